@@ -1,0 +1,99 @@
+/**
+ * The public shape of the API client. `src/core/` (the plugin) and the CLI program against this.
+ * Implementation: `client.ts` (calls), `scheduler.ts` (queue, batching, retries, breaker).
+ */
+import type { MegaOptimError } from './errors.ts'
+
+export type Compression = 'intelligent' | 'ultra' | 'lossless'
+
+/** An image to optimize: bytes with a name, a file on disk, or a public URL. */
+export type OptimizeInput =
+  | { name: string; data: Uint8Array }
+  | { path: string; name?: string }
+  | { url: string }
+
+export interface OptimizeParams {
+  /** @default 'intelligent' */
+  compression?: Compression
+  /** Also fetch a WebP version. @default false */
+  webp?: boolean
+  /** @default false */
+  keepExif?: boolean
+  /** @default true */
+  cmykToRgb?: boolean
+  /** 0 = off. @default 0 */
+  maxWidth?: number
+  /** 0 = off. @default 0 */
+  maxHeight?: number
+  callbackUrl?: string
+  httpUser?: string
+  httpPass?: string
+}
+
+/** One outcome per input, in input order. Per-item failures never throw. */
+export type OptimizeOutcome =
+  | {
+      status: 'optimized'
+      input: OptimizeInput
+      name: string
+      originalSize: number
+      optimizedSize: number
+      data: Uint8Array
+      /** The verified WebP bytes, when asked for and offered by the API. */
+      webp: Uint8Array | null
+    }
+  | {
+      /** The API answered `success: 0` (savings of 5% or less): keep the original, no token spent. */
+      status: 'no-gain'
+      input: OptimizeInput
+      name: string
+      originalSize: number
+    }
+  | {
+      status: 'failed'
+      input: OptimizeInput
+      name: string
+      error: MegaOptimError
+    }
+
+export type ClientEvent =
+  | { type: 'queued'; names: string[] }
+  | { type: 'sent'; endpoint: string; names: string[] }
+  | { type: 'done'; name: string; outcome: OptimizeOutcome['status'] }
+  | { type: 'retried'; endpoint: string; attempt: number; delayMs: number; reason: string }
+  | { type: 'failed'; name: string; error: MegaOptimError }
+
+export interface ClientOptions {
+  /** Sent as `X-API-KEY`; never logged. Defaults to `process.env.MEGAOPTIM_API_KEY`. */
+  apiKey?: string
+  /** @default 'https://api.megaoptim.com/v1' */
+  endpoint?: string
+  /** Requests per minute per endpoint (`/optimize`, `/result`, `/users/info`). @default 120 */
+  rateLimit?: number
+  /** Jobs in flight at once. @default 8 */
+  maxInFlightJobs?: number
+  /** Per-request timeout in ms. @default 60_000 */
+  requestTimeout?: number
+  /** Attempts per request on retryable errors (network, 500, broken JSON, 429). @default 5 */
+  maxAttempts?: number
+  /** Total deadline for one `optimize()` call in ms. @default 600_000 */
+  deadline?: number
+  onEvent?: (event: ClientEvent) => void
+}
+
+export interface UserInfo {
+  name: string
+  email: string
+  /** -1 = unlimited */
+  tokens: number
+}
+
+export interface ClientStats {
+  /** HTTP requests made to the API (downloads not included). */
+  requests: number
+  /** 429 answers seen. */
+  rateLimited: number
+  retries: number
+  /** The balance the API last reported, if any. */
+  tokensLeft: number | null
+}

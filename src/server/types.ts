@@ -1,0 +1,49 @@
+/**
+ * The public shape of the compatible server (`unplugin-megaoptim/server`).
+ * The plugin uses only `startEmbeddedServer()`; `megaoptim serve` uses `createMegaOptimServer()`.
+ */
+export interface ServerOptions {
+  /** Where SQLite and uploads live. Omit for the in-memory store (the embedded default). */
+  dataDir?: string
+  /** Requests per minute per key per endpoint. @default 120 */
+  rateLimit?: number
+  /** Let `url`/`callback_url` reach loopback/private/link-local addresses. @default false */
+  allowPrivateUrls?: boolean
+  /** Worker pool size. @default os.availableParallelism() */
+  workers?: number
+  /** Public base URL used in download links; defaults to the listening address. */
+  publicUrl?: string
+}
+
+export interface Account {
+  name: string
+  email: string
+  apiKey: string
+  /** -1 = unlimited */
+  tokens: number
+}
+
+export interface ServerStats {
+  /** Every HTTP request received, by route (e.g. `POST /v1/optimize`). */
+  requests: Record<string, number>
+  /** Sum over `requests`. */
+  totalRequests: number
+}
+
+export interface MegaOptimServer {
+  /** Start listening; resolves to the base URL, e.g. `http://127.0.0.1:41234`. */
+  listen(opts?: { host?: string; port?: number }): Promise<string>
+  /** The API endpoint to give a client, e.g. `http://127.0.0.1:41234/v1`. */
+  readonly endpoint: string
+  createAccount(input: { name: string; email: string; tokens: number }): Promise<Account>
+  readonly stats: ServerStats
+  /** Stop taking requests; in-flight jobs finish or stay persisted. */
+  close(): Promise<void>
+}
+
+export interface EmbeddedServer {
+  endpoint: string
+  apiKey: string
+  stats: ServerStats
+  close(): Promise<void>
+}
