@@ -1,0 +1,61 @@
+import type { Sharp as SharpInstance } from 'sharp'
+
+/** One point in an encoder's settings space; the search walks over `quality`. */
+export type EncoderSettings =
+  | { kind: 'jpeg'; quality: number; chroma: '4:2:0' | '4:4:4' }
+  | { kind: 'png-palette'; quality: number; colours: number; dither: number; effort: number }
+  | { kind: 'png-lossless'; palette: boolean }
+  | { kind: 'webp'; quality: number; effort: number }
+  | { kind: 'webp-lossless' }
+  | { kind: 'gif'; interFrameMaxError: number; reuse: boolean; dither: number }
+
+export function applyEncoder(p: SharpInstance, s: EncoderSettings): SharpInstance {
+  switch (s.kind) {
+    case 'jpeg':
+      // mozjpeg: trellis quantisation, optimised progressive scans, its own quant tables.
+      return p.jpeg({ quality: s.quality, mozjpeg: true, chromaSubsampling: s.chroma })
+    case 'png-palette':
+      return p.png({
+        palette: true,
+        quality: s.quality,
+        colours: s.colours,
+        dither: s.dither,
+        effort: s.effort,
+        compressionLevel: 9,
+      })
+    case 'png-lossless':
+      // palette: true with quality 100 and no dither is exact only for <= 256 colours: the caller checks.
+      return s.palette
+        ? p.png({ palette: true, quality: 100, colours: 256, dither: 0, effort: 10, compressionLevel: 9 })
+        : p.png({ compressionLevel: 9, adaptiveFiltering: true, effort: 10, palette: false })
+    case 'webp':
+      return p.webp({ quality: s.quality, effort: s.effort, smartSubsample: true })
+    case 'webp-lossless':
+      return p.webp({ lossless: true, effort: 6 })
+    case 'gif':
+      return p.gif({
+        effort: 10,
+        reuse: s.reuse,
+        dither: s.dither,
+        interFrameMaxError: s.interFrameMaxError,
+        interPaletteMaxError: s.reuse ? 0 : 3,
+      })
+  }
+}
+
+export function describe(s: EncoderSettings): string {
+  switch (s.kind) {
+    case 'jpeg':
+      return `jpeg q${s.quality} ${s.chroma}`
+    case 'png-palette':
+      return `png palette q${s.quality}`
+    case 'png-lossless':
+      return s.palette ? 'png lossless palette' : 'png lossless'
+    case 'webp':
+      return `webp q${s.quality}`
+    case 'webp-lossless':
+      return 'webp lossless'
+    case 'gif':
+      return `gif e${s.interFrameMaxError}`
+  }
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { EngineError, toEngineError } from './errors.ts'
+import { loadSharp } from './load-sharp.ts'
+import { optimizeLossless } from './lossless.ts'
+import { optimizeLossy } from './lossy.ts'
+import { throwIfAborted, type Encoded } from './run.ts'
+import { sniffFormat } from './sniff.ts'
+import { DEFAULT_LIMIT_INPUT_PIXELS, mustChange, openSource } from './source.ts'
+import type { EngineOptions, EngineParams, EngineResult } from './types.ts'
+import { makeWebp } from './webp.ts'
+
+export { EngineError, type EngineErrorCode } from './errors.ts'
+export { sniffFormat } from './sniff.ts'
+export { DEFAULT_LIMIT_INPUT_PIXELS } from './source.ts'
+export type * from './types.ts'
+
+/** Bump whenever the engine's own choices change what it outputs. */
+const ALGORITHM_VERSION = 1
+
+/**
+ * Changes whenever output could change: our algorithm, or the sharp/libvips build doing the encoding.
+ * Part of the plugin's cache key.
+ */
+export const ENGINE_VERSION = `megaoptim-engine/${ALGORITHM_VERSION} sharp/${sharpVersion()}`
+
+function sharpVersion(): string {
+  try {
+    const require = createRequire(import.meta.url)
+    const pkg = JSON.parse(readFileSync(require.resolve('sharp/package.json'), 'utf8')) as { version: string }
+    return pkg.version
+  } catch {
+    return 'missing'
+  }
+}
+
+/**
+ * Optimize one image. The output keeps the input's format; `data` is the input itself when nothing could
+ * be gained. Throws an `EngineError` (stable `code`, a reason that names what to do) on bad input.
+ */
+export async function optimizeImage(
+  input: Uint8Array,
+  params: EngineParams,
+  options: EngineOptions = {},
+): Promise<EngineResult> {
+  if (!(input instanceof Uint8Array) || input.length === 0) {
+    throw new EngineError('ENGINE_EMPTY_INPUT', 'The file is empty; there is nothing to optimize.')
+  }
+  const format = sniffFormat(input)
+  if (!format) {
+    throw new EngineError(
+      'ENGINE_UNSUPPORTED_FORMAT',
+      'The file is not a JPEG, PNG, GIF or WebP image (judged by its content, not its name); the original is kept.',
+    )
+  }
+  const { signal } = options
+  throwIfAborted(signal)
+  const sharp = await loadSharp()
+  const limit = options.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS
+  try {
+    const src = await openSource(sharp, input, format, params, limit)
+    throwIfAborted(signal)
+    let main: Encoded | null =
+      params.compression === 'lossless'
+        ? await optimizeLossless(src, params, signal)
+        : await optimizeLossy(src, params, signal)
+    // Never larger than the input, unless the input itself is not acceptable (resize, CMYK→sRGB).
+    if (main && main.data.length >= input.length && !mustChange(src, params)) main = null
+    throwIfAborted(signal)
+    const webp = params.webp ? await makeWebp(src, params, signal) : null
+    return {
+      format,
+      originalSize: input.length,
+      data: main ? main.data : input,
+      width: main ? main.width : src.width,
+      height: main ? main.height : src.height,
+      webp: webp && webp.length < input.length ? webp : null,
+    }
+  } catch (err) {
+    throw toEngineError(err, format)
+  }
+}

@@ -1,0 +1,59 @@
+import { applyEncoder, type EncoderSettings } from './encode.ts'
+import { stripJpegMetadata } from './jpeg-markers.ts'
+import { canonicalPixels, decodesTo, fitsInPalette } from './pixels.ts'
+import { throwIfAborted, toBytes, type Encoded } from './run.ts'
+import { mustChange, withMetadataPolicy, type Source } from './source.ts'
+import type { EngineParams } from './types.ts'
+
+/**
+ * `lossless`: every candidate is decoded again and compared pixel for pixel with the prepared image; only
+ * exact ones count. The smallest exact one wins if it beats the input; otherwise the input is returned.
+ */
+export async function optimizeLossless(src: Source, params: EngineParams, signal?: AbortSignal): Promise<Encoded | null> {
+  const change = mustChange(src, params)
+  if (src.format === 'jpeg') return losslessJpeg(src, params, change)
+
+  const sixteenBit = src.meta.depth === 'ushort'
+  const reference = await canonicalPixels(src.pipeline(), sixteenBit)
+  const candidates: EncoderSettings[] = []
+  if (src.format === 'png') {
+    candidates.push({ kind: 'png-lossless', palette: false })
+    if (!sixteenBit && fitsInPalette(reference.data)) candidates.push({ kind: 'png-lossless', palette: true })
+  } else if (src.format === 'gif') {
+    candidates.push({ kind: 'gif', interFrameMaxError: 0, reuse: true, dither: 0 })
+    candidates.push({ kind: 'gif', interFrameMaxError: 0, reuse: false, dither: 0 })
+  } else {
+    candidates.push({ kind: 'webp-lossless' })
+  }
+  let best: Encoded | null = null
+  let fallback: Encoded | null = null
+  for (const settings of candidates) {
+    throwIfAborted(signal)
+    const out = await toBytes(applyEncoder(withMetadataPolicy(src.pipeline(), src, params, true), settings))
+    if (!fallback || out.data.length < fallback.data.length) fallback = out
+    const exact = await decodesTo(src.sharp, out.data, reference, { animated: src.animated, sixteenBit })
+    if (exact && (!best || out.data.length < best.data.length)) best = out
+  }
+  if (best && (change || best.data.length < src.input.length)) return best
+  // Resizing or CMYK conversion was asked for: the input is not an answer even if no encode is exact.
+  if (change) return best ?? fallback
+  return null
+}
+
+async function losslessJpeg(src: Source, params: EngineParams, change: boolean): Promise<Encoded | null> {
+  if (change) {
+    // Resizing already changes pixels; encode the result as close to lossless as JPEG gets.
+    return toBytes(
+      applyEncoder(withMetadataPolicy(src.pipeline(), src, params, true), { kind: 'jpeg', quality: 95, chroma: '4:4:4' }),
+    )
+  }
+  if (params.keepExif) return null
+  const stripped = stripJpegMetadata(src.input, src.meta.orientation ?? 1)
+  if (!stripped || stripped.length >= src.input.length) return null
+  // Belt and braces: the scans were copied verbatim, but prove it by decoding both.
+  const sharp = src.sharp
+  const reference = await canonicalPixels(sharp(src.input, { limitInputPixels: false }).rotate(), false)
+  const candidate = await canonicalPixels(sharp(stripped, { limitInputPixels: false }).rotate(), false)
+  if (!candidate.data.equals(reference.data)) return null
+  return { data: stripped, width: reference.width, height: reference.height }
+}
