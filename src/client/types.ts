@@ -68,8 +68,12 @@ export interface ClientOptions {
   apiKey?: string
   /** @default 'https://api.megaoptim.com/v1' */
   endpoint?: string
-  /** Requests per minute per endpoint (`/optimize`, `/result`, `/users/info`). @default 120 */
-  rateLimit?: number
+  /**
+   * Requests per minute per endpoint (`/optimize`, `/result`, `/users/info`), or `{ requests, perMs }` for
+   * another window, or one of those per endpoint (`{ optimize, result, info }`). The client never sends
+   * faster than this in any window of `perMs`. @default 120
+   */
+  rateLimit?: number | RateLimitSpec | { optimize?: number | RateLimitSpec; result?: number | RateLimitSpec; info?: number | RateLimitSpec }
   /** Jobs in flight at once. @default 8 */
   maxInFlightJobs?: number
   /** Per-request timeout in ms. @default 60_000 */
@@ -78,7 +82,23 @@ export interface ClientOptions {
   maxAttempts?: number
   /** Total deadline for one `optimize()` call in ms. @default 600_000 */
   deadline?: number
+  /** Seconds one `/result` long-poll asks the API to wait (`?timeout=N`), 1..300. @default 120 */
+  pollTimeout?: number
+  /** Result downloads at once (they are not rate-limited). @default 8 */
+  downloadConcurrency?: number
+  /** First retry delay in ms; doubles per attempt, with full jitter. @default 500 */
+  retryBaseDelay?: number
+  /** Longest retry delay in ms (a longer `Retry-After` still wins). @default 30_000 */
+  retryMaxDelay?: number
+  /** Images per `/optimize` request, 1..5. @default 5 */
+  maxBatchSize?: number
   onEvent?: (event: ClientEvent) => void
+}
+
+/** A rate limit: at most `requests` in any window of `perMs` milliseconds. */
+export interface RateLimitSpec {
+  requests: number
+  perMs: number
 }
 
 export interface UserInfo {
@@ -96,4 +116,8 @@ export interface ClientStats {
   retries: number
   /** The balance the API last reported, if any. */
   tokensLeft: number | null
+  /** Result downloads made (not counted in `requests`). */
+  downloads?: number
+  /** HTTP requests per endpoint: `optimize`, `result`, `info`. */
+  byEndpoint?: { optimize: number; result: number; info: number }
 }

@@ -1,0 +1,138 @@
+/**
+ * Every API request goes through here: the endpoint's rate limiter, the breaker, and retries with
+ * exponential backoff and jitter (network errors, timeouts, 5xx, broken JSON, 429 with `Retry-After`),
+ * bounded by `maxAttempts` and the caller's deadline.
+ */
+import { CircuitBreaker } from './breaker.ts'
+import { CircuitOpenError, type MegaOptimError, RateLimitError, TimeoutError, isMegaOptimError } from './errors.ts'
+import type { EndpointKind } from './http.ts'
+import type { ResolvedClientOptions } from './options.ts'
+import { EndpointLimiter } from './rate-limiter.ts'
+import type { ClientEvent, ClientStats } from './types.ts'
+
+export interface RunContext {
+  /** The caller's signal: its abort is rethrown as is. */
+  signal?: AbortSignal
+  /** Epoch ms after which nothing new is started. */
+  deadlineAt: number
+  /** Files the request is about, for events and messages. */
+  files: string[]
+  /** The path shown in events, e.g. `/optimize`. */
+  path: string
+}
+
+export class Scheduler {
+  readonly breaker = new CircuitBreaker()
+  readonly stats: ClientStats = {
+    requests: 0,
+    rateLimited: 0,
+    retries: 0,
+    tokensLeft: null,
+    downloads: 0,
+    byEndpoint: { optimize: 0, result: 0, info: 0 },
+  }
+  readonly #limiters: Record<EndpointKind, EndpointLimiter>
+  readonly #opts: ResolvedClientOptions
+
+  constructor(opts: ResolvedClientOptions) {
+    this.#opts = opts
+    this.#limiters = {
+      optimize: new EndpointLimiter(opts.rateLimits.optimize),
+      result: new EndpointLimiter(opts.rateLimits.result),
+      info: new EndpointLimiter(opts.rateLimits.info),
+    }
+  }
+
+  emit(event: ClientEvent): void {
+    try {
+      this.#opts.onEvent(event)
+    } catch {
+      // A throwing listener must not lose an image.
+    }
+  }
+
+  /**
+   * Run `send` (one HTTP attempt) under the endpoint's limit, retrying what is retryable.
+   * Throws the last MegaOptimError, a CircuitOpenError, a deadline TimeoutError, or the caller's abort reason.
+   */
+  async run<T>(kind: EndpointKind, ctx: RunContext, send: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    const limiter = this.#limiters[kind]
+    for (let attempt = 1; ; attempt++) {
+      ctx.signal?.throwIfAborted()
+      this.breaker.check(kind)
+      const remaining = ctx.deadlineAt - Date.now()
+      if (remaining <= 0) throw deadlineError(ctx)
+      const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), AbortSignal.timeout(remaining)])
+      let error: unknown
+      try {
+        return await limiter.schedule(() => {
+          this.breaker.check(kind)
+          this.stats.requests++
+          this.stats.byEndpoint![kind]++
+          this.emit({ type: 'sent', endpoint: ctx.path, names: ctx.files })
+          // Not aborted when the breaker opens: a request already on the wire may still be accepted (and paid for).
+          return send(ctx.signal)
+        }, waitSignal)
+      } catch (e) {
+        error = e
+      }
+      if (ctx.signal?.aborted) throw ctx.signal.reason
+      if (error instanceof CircuitOpenError) throw error
+      if (!isMegaOptimError(error)) {
+        // p-queue rejects with the wait signal's reason: the breaker's or the deadline's.
+        if (this.breaker.signal(kind).aborted && this.breaker.reason) throw new CircuitOpenError(this.breaker.reason)
+        if (Date.now() >= ctx.deadlineAt) throw deadlineError(ctx)
+        throw error
+      }
+      if (error instanceof RateLimitError) this.stats.rateLimited++
+      if (this.breaker.trip(error)) throw error
+      if (!error.retryable || attempt >= this.#opts.maxAttempts) throw error
+      const delay = this.#delay(attempt, error)
+      if (Date.now() + delay >= ctx.deadlineAt) throw error
+      if (error instanceof RateLimitError) limiter.pauseFor(delay)
+      this.stats.retries++
+      this.emit({ type: 'retried', endpoint: ctx.path, attempt, delayMs: delay, reason: `${error.code}: ${error.message}` })
+      await sleep(delay, anySignal([ctx.signal, this.breaker.signal(kind)]))
+    }
+  }
+
+  /** Exponential backoff with "equal jitter"; a `Retry-After` is honoured even above retryMaxDelay. */
+  #delay(attempt: number, error: MegaOptimError): number {
+    const cap = Math.min(this.#opts.retryMaxDelay, this.#opts.retryBaseDelay * 2 ** (attempt - 1))
+    const backoff = Math.round(cap / 2 + Math.random() * (cap / 2))
+    if (error instanceof RateLimitError && error.retryAfterMs !== undefined) return Math.max(error.retryAfterMs, backoff)
+    return backoff
+  }
+
+  close(): void {
+    for (const limiter of Object.values(this.#limiters)) limiter.close()
+  }
+}
+
+function deadlineError(ctx: RunContext): TimeoutError {
+  const files = ctx.files.length ? ` for ${ctx.files.join(', ')}` : ''
+  return new TimeoutError(
+    `${ctx.path}${files}: the call's deadline passed before the API answered. Raise the client's deadline or send fewer images per call; originals are kept.`,
+    { endpoint: ctx.path },
+    'MEGAOPTIM_DEADLINE',
+  )
+}
+
+export function anySignal(signals: Array<AbortSignal | undefined>): AbortSignal {
+  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined))
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal!.reason)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
