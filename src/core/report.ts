@@ -1,0 +1,181 @@
+/**
+ * What the user sees: a progress line on a TTY, one summary table at the end, a grouped warning for
+ * images that kept their original bytes, and the optional JSON report.
+ */
+import type { LogLevel } from './options.ts'
+import { writeFileAtomic } from './atomic.ts'
+
+export interface Logger {
+  info(message: string): void
+  warn(message: string): void
+}
+
+export const PREFIX = '[megaoptim]'
+
+/** A logger that writes to the console; adapters prefer the bundler's own logger. */
+export const consoleLogger: Logger = {
+  // The bundlers print their own summaries on stdout-like streams; stderr keeps ours out of piped output.
+  info: (message) => console.error(message),
+  warn: (message) => console.warn(message),
+}
+
+const LEVELS: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3 }
+
+/** Prefixes every line and drops what `logLevel` hides. */
+export function levelled(logger: Logger, level: LogLevel): Logger {
+  const prefix = (message: string) => message.split('\n').map((line) => `${PREFIX} ${line}`).join('\n')
+  return {
+    info: (message) => {
+      if (LEVELS[level] >= LEVELS.info) logger.info(prefix(message))
+    },
+    warn: (message) => {
+      if (LEVELS[level] >= LEVELS.warn) logger.warn(prefix(message))
+    },
+  }
+}
+
+export interface FileReport {
+  file: string
+  originalSize: number
+  /** The size shipped: equal to `originalSize` when the original was kept. */
+  optimizedSize: number
+  /** Served from the cache (or from an identical image another build in this process just did). */
+  cached: boolean
+  /** Size of the emitted `.webp` sibling, or null when none was emitted. */
+  webpSize: number | null
+  /** Why the original was kept because something failed, or null. */
+  error: string | null
+}
+
+export interface Totals {
+  files: number
+  originalBytes: number
+  optimizedBytes: number
+  savedBytes: number
+  webpFiles: number
+  cacheHits: number
+  /** HTTP requests to the API made by this build (downloads not included). */
+  requests: number
+  tokensUsed: number
+  /** The balance the API last reported; null when it was not asked (e.g. everything came from cache). */
+  tokensLeft: number | null
+  errors: number
+}
+
+export interface BuildReport {
+  /** Where images were optimized: `hosted`, `self-hosted` or `embedded` (never the key or its URL). */
+  backend: string
+  totals: Totals
+  files: FileReport[]
+}
+
+export function summarize(
+  backend: string,
+  files: FileReport[],
+  counters: { requests: number; tokensUsed: number; tokensLeft: number | null },
+): BuildReport {
+  const sorted = [...files].sort((a, b) => a.file.localeCompare(b.file))
+  const totals: Totals = {
+    files: sorted.length,
+    originalBytes: 0,
+    optimizedBytes: 0,
+    savedBytes: 0,
+    webpFiles: 0,
+    cacheHits: 0,
+    requests: counters.requests,
+    tokensUsed: counters.tokensUsed,
+    tokensLeft: counters.tokensLeft,
+    errors: 0,
+  }
+  for (const f of sorted) {
+    totals.originalBytes += f.originalSize
+    totals.optimizedBytes += f.optimizedSize
+    if (f.webpSize !== null) totals.webpFiles++
+    if (f.cached) totals.cacheHits++
+    if (f.error) totals.errors++
+  }
+  totals.savedBytes = totals.originalBytes - totals.optimizedBytes
+  return { backend, totals, files: sorted }
+}
+
+export function formatBytes(bytes: number): string {
+  if (Math.abs(bytes) < 1024) return `${bytes} B`
+  if (Math.abs(bytes) < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`
+  return `${(bytes / 1024 / 1024).toFixed(2)} MiB`
+}
+
+function percent(saved: number, original: number): string {
+  return original > 0 ? `${((saved / original) * 100).toFixed(1)}%` : '0.0%'
+}
+
+/** The end-of-build table with totals, as lines ready for the logger. */
+export function formatTable(report: BuildReport): string {
+  const header = ['file', 'before', 'after', 'saved', 'webp', 'source']
+  const rows = report.files.map((f) => [
+    f.file,
+    formatBytes(f.originalSize),
+    formatBytes(f.optimizedSize),
+    f.error ? 'kept' : percent(f.originalSize - f.optimizedSize, f.originalSize),
+    f.webpSize === null ? '-' : formatBytes(f.webpSize),
+    f.error ? 'failed' : f.cached ? 'cached' : 'fresh',
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()
+  const t = report.totals
+  const tokensLeft = t.tokensLeft === null ? 'unknown' : t.tokensLeft === -1 ? 'unlimited' : String(t.tokensLeft)
+  return [
+    line(header),
+    ...rows.map(line),
+    `${t.files} images: ${formatBytes(t.originalBytes)} -> ${formatBytes(t.optimizedBytes)}, saved ` +
+      `${formatBytes(t.savedBytes)} (${percent(t.savedBytes, t.originalBytes)})` +
+      (t.webpFiles ? `, ${t.webpFiles} WebP siblings` : ''),
+    `${t.cacheHits} cache hits, ${t.requests} API requests (${report.backend}), ${t.tokensUsed} tokens used, ` +
+      `tokens left: ${tokensLeft}` + (t.errors ? `, ${t.errors} kept their original bytes` : ''),
+  ].join('\n')
+}
+
+/** One warning for everything that kept its original bytes, grouped by reason. */
+export function formatFailures(report: BuildReport): string | null {
+  const failed = report.files.filter((f) => f.error)
+  if (failed.length === 0) return null
+  const byReason = new Map<string, string[]>()
+  for (const f of failed) {
+    const reason = f.error!.startsWith(`${f.file}: `) ? f.error!.slice(f.file.length + 2) : f.error!
+    byReason.set(reason, [...(byReason.get(reason) ?? []), f.file])
+  }
+  const lines = [`${failed.length} of ${report.totals.files} images kept their original bytes:`]
+  for (const [reason, names] of byReason) lines.push(`  ${names.join(', ')}: ${reason}`)
+  return lines.join('\n')
+}
+
+/** The JSON report. Only names, sizes and reasons: no key, no endpoint credentials. */
+export async function writeJsonReport(file: string, report: BuildReport): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`)
+}
+
+/** A single, rewritten progress line on an interactive terminal; silent elsewhere (CI logs stay clean). */
+export class Progress {
+  private readonly stream: NodeJS.WriteStream
+  private readonly enabled: boolean
+  private shown = false
+
+  constructor(enabled: boolean, stream: NodeJS.WriteStream = process.stderr) {
+    this.stream = stream
+    this.enabled = enabled && stream.isTTY === true && !process.env.CI
+  }
+
+  update(done: number, total: number, label: string): void {
+    if (!this.enabled || total === 0) return
+    const text = `${PREFIX} ${done}/${total} ${label}`
+    const width = this.stream.columns ?? 80
+    this.stream.write(`\r${text.slice(0, width - 1).padEnd(Math.min(width - 1, text.length + 8))}`)
+    this.shown = true
+  }
+
+  clear(): void {
+    if (!this.shown) return
+    this.stream.write('\r\x1b[2K')
+    this.shown = false
+  }
+}
