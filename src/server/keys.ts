@@ -1,0 +1,35 @@
+import { randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto'
+import { promisify } from 'node:util'
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+
+/** 32 alphanumeric characters from the CSPRNG, like the keys the hosted API hands out. */
+export function generateApiKey(): string {
+  let key = ''
+  for (let i = 0; i < 32; i++) key += ALPHABET[randomInt(ALPHABET.length)]
+  return key
+}
+
+export function isWellFormedApiKey(value: string): boolean {
+  return /^[A-Za-z0-9]{32}$/.test(value)
+}
+
+/** A random, URL-safe, unguessable path segment for capability download URLs. */
+export function generateCapability(): string {
+  return randomBytes(16).toString('hex')
+}
+
+const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16)
+  const hash = await scryptAsync(password, salt, 32)
+  return `scrypt$${salt.toString('hex')}$${hash.toString('hex')}`
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [, saltHex, hashHex] = stored.split('$')
+  if (!saltHex || !hashHex) return false
+  const hash = await scryptAsync(password, Buffer.from(saltHex, 'hex'), 32)
+  return timingSafeEqual(hash, Buffer.from(hashHex, 'hex'))
+}

@@ -1,0 +1,121 @@
+import os from 'node:os'
+import type { EngineParams, EngineOptions, EngineResult, ImageFormat } from '../engine/types.ts'
+import type { ServerOptions } from './types.ts'
+
+/** The slice of the engine the server calls; tests may swap it to make a job crash. */
+export interface EngineLike {
+  optimizeImage(input: Uint8Array, params: EngineParams, options?: EngineOptions): Promise<EngineResult>
+  sniffFormat(bytes: Uint8Array): ImageFormat | null
+  /** Tells an expected per-item failure (bad input) from a crash. */
+  isEngineError(error: unknown): error is Error
+  version: string
+}
+
+/** Everything `createMegaOptimServer()` takes: the public options plus tuning knobs for operators and tests. */
+export interface InternalServerOptions extends ServerOptions {
+  /** Requests per minute per IP on `/`, `/ping`, `/status`. @default 300 */
+  healthRateLimit?: number
+  /** A job still running after this long fails with code 504. @default 300_000 */
+  jobTimeoutMs?: number
+  /** Wait this long before running each job (tests use it to catch a job mid-flight). @default 0 */
+  jobDelayMs?: number
+  /** A job found unfinished this many times after restarts fails with 504 instead of running again. @default 2 */
+  maxJobAttempts?: number
+  /** Download links stop working this long after the job finishes. @default 3_600_000 (one hour) */
+  downloadTtlMs?: number
+  /** How often expired downloads are deleted. @default 60_000 */
+  sweepIntervalMs?: number
+  /** Largest accepted upload or fetched image, in bytes. @default 32 MiB */
+  maxFileSize?: number
+  /** Timeout of one `url` fetch or one callback attempt. @default 30_000 */
+  fetchTimeoutMs?: number
+  /** Delays between callback attempts; its length + 1 is the number of attempts. @default [1000, 5000, 15000] */
+  callbackRetryDelaysMs?: number[]
+  /** Tokens given to accounts made through `POST /v1/register`. @default 100 */
+  signupTokens?: number
+  /** How long `close()` waits for running jobs before leaving them persisted. @default 10_000 */
+  closeTimeoutMs?: number
+  /** The clock (ms since epoch); tests inject one to expire downloads. @default Date.now */
+  now?: () => number
+  /** Defaults to the sharp engine of `src/engine/`. */
+  engine?: EngineLike
+}
+
+export interface ResolvedServerOptions {
+  dataDir: string | undefined
+  rateLimit: number
+  healthRateLimit: number
+  allowPrivateUrls: boolean
+  workers: number
+  publicUrl: string | undefined
+  jobTimeoutMs: number
+  jobDelayMs: number
+  maxJobAttempts: number
+  downloadTtlMs: number
+  sweepIntervalMs: number
+  maxFileSize: number
+  fetchTimeoutMs: number
+  callbackRetryDelaysMs: number[]
+  signupTokens: number
+  closeTimeoutMs: number
+  now: () => number
+  engine: EngineLike | undefined
+}
+
+function wholeNumber(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(`${name} must be a whole number >= ${min}, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+/** Validates without mutating the input; messages name the option and the value. */
+export function resolveServerOptions(options: InternalServerOptions = {}): ResolvedServerOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`options must be an object, got ${JSON.stringify(options)}`)
+  }
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+    throw new TypeError(`dataDir must be a non-empty string, got ${JSON.stringify(options.dataDir)}`)
+  }
+  let publicUrl: string | undefined
+  if (options.publicUrl !== undefined) {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(String(options.publicUrl))
+    } catch {
+      parsed = undefined
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+      throw new TypeError(`publicUrl must be an http(s) URL, got ${JSON.stringify(options.publicUrl)}`)
+    }
+    publicUrl = parsed.href.replace(/\/+$/, '')
+  }
+  const delays = options.callbackRetryDelaysMs ?? [1000, 5000, 15000]
+  if (!Array.isArray(delays) || delays.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0)) {
+    throw new TypeError(`callbackRetryDelaysMs must be an array of whole numbers >= 0, got ${JSON.stringify(delays)}`)
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw new TypeError('now must be a function returning milliseconds since the epoch')
+  }
+  return {
+    dataDir: options.dataDir,
+    rateLimit: wholeNumber('rateLimit', options.rateLimit, 120, 1),
+    healthRateLimit: wholeNumber('healthRateLimit', options.healthRateLimit, 300, 1),
+    allowPrivateUrls: options.allowPrivateUrls === true,
+    workers: wholeNumber('workers', options.workers, os.availableParallelism(), 1),
+    publicUrl,
+    jobTimeoutMs: wholeNumber('jobTimeoutMs', options.jobTimeoutMs, 300_000, 1),
+    jobDelayMs: wholeNumber('jobDelayMs', options.jobDelayMs, 0, 0),
+    maxJobAttempts: wholeNumber('maxJobAttempts', options.maxJobAttempts, 2, 1),
+    downloadTtlMs: wholeNumber('downloadTtlMs', options.downloadTtlMs, 3_600_000, 1),
+    sweepIntervalMs: wholeNumber('sweepIntervalMs', options.sweepIntervalMs, 60_000, 1),
+    maxFileSize: wholeNumber('maxFileSize', options.maxFileSize, 32 * 1024 * 1024, 1),
+    fetchTimeoutMs: wholeNumber('fetchTimeoutMs', options.fetchTimeoutMs, 30_000, 1),
+    callbackRetryDelaysMs: [...delays],
+    signupTokens: wholeNumber('signupTokens', options.signupTokens, 100, -1),
+    closeTimeoutMs: wholeNumber('closeTimeoutMs', options.closeTimeoutMs, 10_000, 0),
+    now: options.now ?? Date.now,
+    engine: options.engine,
+  }
+}

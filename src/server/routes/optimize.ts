@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import type { Compression } from '../../engine/types.ts'
+import { requireAccount } from '../auth.ts'
+import type { ServerContext } from '../context.ts'
+import { ApiError, processingEnvelope } from '../envelope.ts'
+import { readForm, type UploadedFile } from '../form.ts'
+import { urlFileName } from '../naming.ts'
+import { assertPublicUrl } from '../net-guard.ts'
+import type { JobInput, JobParams, JobRecord } from '../store/types.ts'
+import type { RouteLimits } from './limits.ts'
+
+export const MAX_IMAGES = 5
+const TYPES = ['url', 'urls', 'file', 'files'] as const
+
+function flag(fields: Record<string, string>, name: string, fallback: boolean): boolean {
+  const raw = fields[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = raw.trim().toLowerCase()
+  if (value === '1' || value === 'true') return true
+  if (value === '0' || value === 'false') return false
+  throw new ApiError(400, `${name} must be 1 or 0, got "${raw.slice(0, 40)}".`)
+}
+
+function pixels(fields: Record<string, string>, name: string): number {
+  const raw = fields[name]
+  if (raw === undefined || raw.trim() === '') return 0
+  if (!/^\d{1,6}$/.test(raw.trim())) {
+    throw new ApiError(400, `${name} must be 0 (off) or a whole number of pixels, got "${raw.slice(0, 40)}".`)
+  }
+  return Number(raw.trim())
+}
+
+function httpUrl(name: string, raw: string | undefined): URL {
+  if (raw === undefined || raw.trim() === '') throw new ApiError(400, `The "${name}" field is required.`)
+  let url: URL
+  try {
+    url = new URL(raw.trim())
+  } catch {
+    throw new ApiError(400, `${name} is not a valid URL: "${raw.slice(0, 200)}".`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ApiError(400, `${name} must be an http or https URL, got "${url.protocol}".`)
+  }
+  return url
+}
+
+/** `file1`..`file5` / `url1`..`url5`: numbering may have gaps; input order is the numbers' order. */
+function numbered<T>(prefix: string, entries: Iterable<[string, T]>): T[] {
+  const found: [number, T][] = []
+  for (const [name, value] of entries) {
+    const match = new RegExp(`^${prefix}(\\d+)$`).exec(name)
+    if (!match) continue
+    const n = Number(match[1])
+    if (n < 1 || n > MAX_IMAGES) {
+      throw new ApiError(400, `At most ${MAX_IMAGES} images per request: use ${prefix}1..${prefix}${MAX_IMAGES}, got "${name}".`)
+    }
+    found.push([n, value])
+  }
+  return found.sort((a, b) => a[0] - b[0]).map(([, v]) => v)
+}
+
+function compressionOf(raw: string | undefined): Compression {
+  // Unknown values, including the legacy "lossy", mean intelligent (the contract).
+  return raw === 'ultra' || raw === 'lossless' ? raw : 'intelligent'
+}
+
+export function registerOptimizeRoute(app: FastifyInstance, ctx: ServerContext, limits: RouteLimits): void {
+  app.post('/v1/optimize', { config: limits.api, preHandler: requireAccount(ctx, 404) }, async (req) => {
+    const account = req.account!
+    const { fields, files } = await readForm(req)
+    const type = fields.type
+    if (type === undefined || type === '') {
+      throw new ApiError(400, 'The "type" field is required: url, urls, file or files.')
+    }
+    if (!(TYPES as readonly string[]).includes(type)) {
+      throw new ApiError(400, `type must be one of url, urls, file, files; got "${type.slice(0, 40)}".`)
+    }
+
+    let uploads: UploadedFile[] = []
+    let urls: URL[] = []
+    if (type === 'file') {
+      const file = files.get('file')
+      if (!file) throw new ApiError(400, 'Missing file: send the image as the "file" part (type=file).')
+      uploads = [file]
+    } else if (type === 'files') {
+      uploads = numbered('file', files)
+      if (uploads.length === 0) throw new ApiError(400, 'Missing files: send the images as file1..file5 (type=files).')
+    } else if (type === 'url') {
+      urls = [httpUrl('url', fields.url)]
+    } else {
+      const raw = numbered('url', Object.entries(fields))
+      if (raw.length === 0) throw new ApiError(400, 'Missing urls: send url1..url5 (type=urls).')
+      urls = raw.map((value, i) => httpUrl(`url${i + 1}`, value))
+    }
+
+    let callbackUrl: string | null = null
+    if (fields.callback_url !== undefined && fields.callback_url.trim() !== '') {
+      const url = httpUrl('callback_url', fields.callback_url)
+      if (!ctx.options.allowPrivateUrls) {
+        try {
+          await assertPublicUrl(url)
+        } catch (error) {
+          throw new ApiError(400, `callback_url refused: ${(error as Error).message}.`)
+        }
+      }
+      callbackUrl = url.href
+    }
+
+    const params: JobParams = {
+      compression: compressionOf(fields.compression),
+      webp: flag(fields, 'webp', false),
+      cmykToRgb: flag(fields, 'cmyktorgb', true),
+      keepExif: flag(fields, 'keep_exif', false),
+      maxWidth: pixels(fields, 'max_width'),
+      maxHeight: pixels(fields, 'max_height'),
+      callbackUrl,
+      httpUser: fields.http_user || null,
+      httpPass: fields.http_pass || null,
+    }
+
+    const id = randomUUID()
+    const inputs: JobInput[] =
+      uploads.length > 0
+        ? uploads.map((u, i) => ({ kind: 'file', name: u.filename || `file${i + 1}`, blob: `uploads/${id}/${i}` }))
+        : urls.map((u) => ({ kind: 'url', name: urlFileName(u), url: u.href }))
+
+    // Cheap refusal before writing anything; the authoritative check is the atomic reservation below.
+    const balance = ctx.store.getAccount(account.apiKey)?.tokens ?? 0
+    const notEnough = (tokens: number): ApiError =>
+      new ApiError(
+        455,
+        `Not enough tokens: this request has ${inputs.length} image(s) and the account has ${tokens} token(s) left. Buy more tokens or send fewer images.`,
+      )
+    if (balance !== -1 && balance < inputs.length) throw notEnough(balance)
+
+    // The uploads are on disk (or in the memory store) before the 202: a restart can run the job.
+    try {
+      await Promise.all(uploads.map((u, i) => ctx.store.blobs.put(`uploads/${id}/${i}`, u.data)))
+    } catch (error) {
+      await ctx.store.blobs.deletePrefix(`uploads/${id}`).catch(() => {})
+      throw error
+    }
+    const job: JobRecord = {
+      id,
+      apiKey: account.apiKey,
+      status: 'queued',
+      params,
+      inputs,
+      reserved: inputs.length,
+      attempts: 0,
+      result: null,
+      error: null,
+      createdAt: ctx.options.now(),
+      finishedAt: null,
+    }
+    let accepted: boolean
+    try {
+      accepted = ctx.store.submitJob(job, inputs.length)
+    } catch (error) {
+      await ctx.store.blobs.deletePrefix(`uploads/${id}`).catch(() => {})
+      throw error
+    }
+    if (!accepted) {
+      await ctx.store.blobs.deletePrefix(`uploads/${id}`).catch(() => {})
+      throw notEnough(ctx.store.getAccount(account.apiKey)?.tokens ?? 0)
+    }
+    ctx.runner.start(id)
+    return processingEnvelope(id)
+  })
+}

@@ -1,0 +1,153 @@
+import type { Agent } from 'undici'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from './app.ts'
+import { publicBase, resultBody, type ServerContext } from './context.ts'
+import { loadDefaultEngine } from './engine.ts'
+import { errorEnvelope } from './envelope.ts'
+import { JobRunner } from './jobs.ts'
+import { generateApiKey } from './keys.ts'
+import { createOutboundAgent } from './net-guard.ts'
+import { resolveServerOptions, type InternalServerOptions, type ResolvedServerOptions } from './options.ts'
+import { deliverCallback, type OutboundContext } from './outbound.ts'
+import { MemoryStore } from './store/memory.ts'
+import type { JobRecord, Store } from './store/types.ts'
+import { sweep } from './sweeper.ts'
+import type { Account, MegaOptimServer, ServerStats } from './types.ts'
+
+/** The server object, with a few extras for operators and tests beyond the public `MegaOptimServer`. */
+export interface MegaOptimServerHandle extends MegaOptimServer {
+  readonly options: ResolvedServerOptions
+  /** Runs the sweeper now (it also runs every `sweepIntervalMs`). */
+  sweep(): Promise<{ downloads: number; jobs: number }>
+  /** Callback deliveries still retrying. */
+  pendingCallbacks(): Promise<void>
+}
+
+async function openStore(options: ResolvedServerOptions): Promise<Store> {
+  if (options.dataDir === undefined) return new MemoryStore()
+  const { openSqliteStore } = await import('./store/sqlite.ts')
+  return openSqliteStore(options.dataDir)
+}
+
+function formatUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/**
+ * A MegaOptim-compatible server. Nothing is opened until `listen()` (or `createAccount()`), and native
+ * modules load only then: better-sqlite3 with a `dataDir`, sharp at the first job.
+ */
+export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOptimServerHandle {
+  const options = resolveServerOptions(input)
+  const stats: ServerStats = { requests: {}, totalRequests: 0 }
+  let storePromise: Promise<Store> | undefined
+  let app: FastifyInstance | undefined
+  let runner: JobRunner | undefined
+  let agent: Agent | undefined
+  let sweepTimer: NodeJS.Timeout | undefined
+  let baseUrl: string | undefined
+  let engineVersion: string | null = null
+  let closed = false
+  const callbacks = new Set<Promise<unknown>>()
+  const callbackAbort = new AbortController()
+
+  const store = (): Promise<Store> => (storePromise ??= openStore(options))
+
+  function onFinished(ctx: ServerContext, outbound: OutboundContext, job: JobRecord): void {
+    const target = job.params.callbackUrl
+    if (!target || closed) return
+    const base = publicBase(ctx)
+    const body =
+      job.status === 'done'
+        ? resultBody(ctx, job, base)
+        : { ...errorEnvelope(504, job.error ?? 'The job failed on the server.'), id: job.id }
+    const delivery = deliverCallback(outbound, target, body, options.callbackRetryDelaysMs, callbackAbort.signal, (attempt, problem) => {
+      if (problem !== null) console.error(`[megaoptim server] callback for job ${job.id}, attempt ${attempt}: ${problem}`)
+    }).finally(() => callbacks.delete(delivery))
+    callbacks.add(delivery)
+  }
+
+  const handle: MegaOptimServerHandle = {
+    options,
+    stats,
+
+    get endpoint(): string {
+      if (baseUrl === undefined) throw new Error('The server is not listening yet: await listen() first.')
+      return `${options.publicUrl ?? baseUrl}/v1`
+    },
+
+    async listen(opts = {}): Promise<string> {
+      if (closed) throw new Error('The server was closed; create a new one.')
+      if (app) throw new Error('The server is already listening.')
+      const s = await store()
+      const outbound: OutboundContext = {
+        agent: (agent = createOutboundAgent({ allowPrivateUrls: options.allowPrivateUrls, timeoutMs: options.fetchTimeoutMs })),
+        allowPrivateUrls: options.allowPrivateUrls,
+        timeoutMs: options.fetchTimeoutMs,
+      }
+      const ctx: ServerContext = {
+        options,
+        store: s,
+        runner: undefined as unknown as JobRunner,
+        stats,
+        listenUrl: () => baseUrl ?? 'http://127.0.0.1',
+        engineVersion: () => engineVersion,
+      }
+      ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => onFinished(ctx, outbound, job) })
+      app = await buildApp(ctx)
+      const host = opts.host ?? '127.0.0.1'
+      await app.listen({ host, port: opts.port ?? 0 })
+      const address = app.server.address()
+      const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0)
+      baseUrl = formatUrl(host, port)
+      // Jobs a killed predecessor left behind run again (or fail cleanly) now that downloads have a base URL.
+      runner.recover()
+      sweepTimer = setInterval(() => {
+        void sweep(s, options.now(), options.downloadTtlMs).catch((error: unknown) =>
+          console.error(`[megaoptim server] sweeper: ${(error as Error).message}`),
+        )
+      }, options.sweepIntervalMs)
+      sweepTimer.unref()
+      if (options.engine) engineVersion = options.engine.version
+      else {
+        // Shown on /status; a missing sharp surfaces at the first job, with its own message.
+        loadDefaultEngine().then(
+          (e) => (engineVersion = e.version),
+          () => {},
+        )
+      }
+      return baseUrl
+    },
+
+    async createAccount({ name, email, tokens }): Promise<Account> {
+      if (typeof name !== 'string' || name.trim() === '') throw new TypeError(`name must be a non-empty string, got ${JSON.stringify(name)}`)
+      if (typeof email !== 'string' || !email.includes('@')) throw new TypeError(`email must be an email address, got ${JSON.stringify(email)}`)
+      if (!Number.isInteger(tokens) || tokens < -1) throw new TypeError(`tokens must be a whole number >= -1 (-1 = unlimited), got ${JSON.stringify(tokens)}`)
+      const s = await store()
+      const account = s.createAccount({ apiKey: generateApiKey(), name, email, tokens })
+      return { name: account.name, email: account.email, apiKey: account.apiKey, tokens: account.tokens }
+    },
+
+    async sweep() {
+      return sweep(await store(), options.now(), options.downloadTtlMs)
+    },
+
+    async pendingCallbacks() {
+      await Promise.allSettled([...callbacks])
+    },
+
+    async close(): Promise<void> {
+      if (closed) return
+      closed = true
+      clearInterval(sweepTimer)
+      // Long-polls are woken by the preClose hook; in-flight requests end, then the jobs are settled.
+      if (app) await app.close()
+      if (runner) await runner.close()
+      callbackAbort.abort()
+      await Promise.allSettled([...callbacks])
+      await agent?.close().catch(() => {})
+      if (storePromise) (await storePromise.catch(() => undefined))?.close()
+    },
+  }
+  return handle
+}

@@ -1,0 +1,46 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { BlobStore } from './types.ts'
+
+/** Blobs as files under one root; keys are server-made (`uploads/<job>/<n>`, `out/<dir>/<name>`). */
+export class FileBlobStore implements BlobStore {
+  readonly root: string
+
+  constructor(root: string) {
+    this.root = path.resolve(root)
+  }
+
+  #path(key: string): string {
+    const full = path.resolve(this.root, key)
+    // Keys never come from users, but a path escaping the root would be a bug worth failing loudly on.
+    if (!full.startsWith(this.root + path.sep)) throw new Error(`blob key escapes the store: ${key}`)
+    return full
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    const file = this.#path(key)
+    await mkdir(path.dirname(file), { recursive: true })
+    // Write then rename: a crash never leaves a half-written upload that a restart would run on.
+    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
+    await writeFile(tmp, data)
+    await rename(tmp, file)
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      return await readFile(this.#path(key))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.#path(key), { force: true })
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await rm(this.#path(prefix), { force: true, recursive: true })
+  }
+}

@@ -1,0 +1,142 @@
+import type {
+  AccountRecord,
+  BlobStore,
+  DownloadRecord,
+  JobOutcome,
+  JobRecord,
+  NewAccount,
+  Store,
+} from './types.ts'
+import { DuplicateAccountError } from './types.ts'
+
+export class MemoryBlobStore implements BlobStore {
+  readonly #blobs = new Map<string, Uint8Array>()
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    this.#blobs.set(key, data)
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.#blobs.get(key)
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#blobs.delete(key)
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    for (const key of this.#blobs.keys()) if (key.startsWith(prefix)) this.#blobs.delete(key)
+  }
+
+  get size(): number {
+    return this.#blobs.size
+  }
+}
+
+const clone = <T>(value: T): T => structuredClone(value)
+
+/** The embedded default: nothing touches the disk, everything goes away with the process. */
+export class MemoryStore implements Store {
+  readonly kind = 'memory'
+  readonly blobs = new MemoryBlobStore()
+  readonly #accounts = new Map<string, AccountRecord>()
+  readonly #emails = new Set<string>()
+  readonly #jobs = new Map<string, JobRecord>()
+  readonly #downloads = new Map<string, DownloadRecord>()
+
+  createAccount(input: NewAccount): AccountRecord {
+    const email = input.email.toLowerCase()
+    if (this.#emails.has(email)) throw new DuplicateAccountError(`An account with the email ${input.email} already exists.`)
+    const account: AccountRecord = {
+      apiKey: input.apiKey,
+      name: input.name,
+      email: input.email,
+      tokens: input.tokens,
+      createdAt: Date.now(),
+    }
+    this.#accounts.set(account.apiKey, account)
+    this.#emails.add(email)
+    return clone(account)
+  }
+
+  getAccount(apiKey: string): AccountRecord | undefined {
+    const account = this.#accounts.get(apiKey)
+    return account && clone(account)
+  }
+
+  submitJob(job: JobRecord, reserve: number): boolean {
+    // One synchronous block: no other request can run between the check and the debit.
+    const account = this.#accounts.get(job.apiKey)
+    if (!account) return false
+    if (account.tokens !== -1) {
+      if (account.tokens < reserve) return false
+      account.tokens -= reserve
+    }
+    this.#jobs.set(job.id, clone({ ...job, reserved: account.tokens === -1 ? 0 : reserve }))
+    return true
+  }
+
+  getJob(id: string): JobRecord | undefined {
+    const job = this.#jobs.get(id)
+    return job && clone(job)
+  }
+
+  startJob(id: string): JobRecord | undefined {
+    const job = this.#jobs.get(id)
+    if (!job) return undefined
+    job.status = 'running'
+    job.attempts += 1
+    return clone(job)
+  }
+
+  finishJob(id: string, outcome: JobOutcome): void {
+    const job = this.#jobs.get(id)
+    if (!job || job.status === 'done' || job.status === 'failed') return
+    const charge = outcome.status === 'done' ? Math.min(outcome.charge, job.reserved) : 0
+    const account = this.#accounts.get(job.apiKey)
+    if (account && account.tokens !== -1) account.tokens += job.reserved - charge
+    job.reserved = 0
+    job.status = outcome.status
+    job.finishedAt = outcome.finishedAt
+    job.params = { ...job.params, httpUser: null, httpPass: null }
+    if (outcome.status === 'done') {
+      job.result = clone(outcome.result)
+      for (const d of outcome.downloads) this.#downloads.set(`${d.dir}/${d.name}`, clone(d))
+    } else {
+      job.error = outcome.error
+    }
+  }
+
+  unfinishedJobs(): JobRecord[] {
+    return [...this.#jobs.values()].filter((j) => j.status === 'queued' || j.status === 'running').map(clone)
+  }
+
+  getDownload(dir: string, name: string): DownloadRecord | undefined {
+    const d = this.#downloads.get(`${dir}/${name}`)
+    return d && clone(d)
+  }
+
+  takeExpiredDownloads(now: number): DownloadRecord[] {
+    const expired: DownloadRecord[] = []
+    for (const [key, d] of this.#downloads) {
+      if (d.expiresAt <= now) {
+        expired.push(d)
+        this.#downloads.delete(key)
+      }
+    }
+    return expired
+  }
+
+  deleteJobsFinishedBefore(before: number): number {
+    let n = 0
+    for (const [id, job] of this.#jobs) {
+      if (job.finishedAt !== null && job.finishedAt < before) {
+        this.#jobs.delete(id)
+        n++
+      }
+    }
+    return n
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,263 @@
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import type BetterSqlite3 from 'better-sqlite3'
+import { FileBlobStore } from './files.ts'
+import type {
+  AccountRecord,
+  DownloadRecord,
+  JobOutcome,
+  JobRecord,
+  NewAccount,
+  ResultItem,
+  Store,
+} from './types.ts'
+import { DuplicateAccountError } from './types.ts'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS accounts (
+  api_key TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  tokens INTEGER NOT NULL,
+  password_hash TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  api_key TEXT NOT NULL REFERENCES accounts(api_key),
+  status TEXT NOT NULL,
+  params TEXT NOT NULL,
+  inputs TEXT NOT NULL,
+  reserved INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  error TEXT,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS downloads (
+  dir TEXT NOT NULL,
+  name TEXT NOT NULL,
+  blob TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  content_type TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (dir, name)
+);
+CREATE INDEX IF NOT EXISTS downloads_expiry ON downloads(expires_at);
+`
+
+interface JobRow {
+  id: string
+  api_key: string
+  status: JobRecord['status']
+  params: string
+  inputs: string
+  reserved: number
+  attempts: number
+  result: string | null
+  error: string | null
+  created_at: number
+  finished_at: number | null
+}
+
+interface DownloadRow {
+  dir: string
+  name: string
+  blob: string
+  size: number
+  content_type: string
+  job_id: string
+  expires_at: number
+}
+
+const toJob = (r: JobRow): JobRecord => ({
+  id: r.id,
+  apiKey: r.api_key,
+  status: r.status,
+  params: JSON.parse(r.params) as JobRecord['params'],
+  inputs: JSON.parse(r.inputs) as JobRecord['inputs'],
+  reserved: r.reserved,
+  attempts: r.attempts,
+  result: r.result === null ? null : (JSON.parse(r.result) as ResultItem[]),
+  error: r.error,
+  createdAt: r.created_at,
+  finishedAt: r.finished_at,
+})
+
+const toDownload = (r: DownloadRow): DownloadRecord => ({
+  dir: r.dir,
+  name: r.name,
+  blob: r.blob,
+  size: r.size,
+  contentType: r.content_type,
+  jobId: r.job_id,
+  expiresAt: r.expires_at,
+})
+
+/** better-sqlite3 is native: load it only when a data dir is used, with a hint when it is missing. */
+async function loadDatabase(): Promise<typeof BetterSqlite3> {
+  try {
+    return (await import('better-sqlite3')).default
+  } catch (error) {
+    throw new Error(
+      `The SQLite store needs better-sqlite3@12 (${(error as Error).message}); run "npm install better-sqlite3@12".`,
+      { cause: error },
+    )
+  }
+}
+
+/** Opens (and creates) `<dataDir>/megaoptim.sqlite` and `<dataDir>/blobs/`. */
+export async function openSqliteStore(dataDir: string): Promise<SqliteStore> {
+  const Database = await loadDatabase()
+  mkdirSync(dataDir, { recursive: true })
+  const db = new Database(path.join(dataDir, 'megaoptim.sqlite'))
+  db.pragma('journal_mode = WAL')
+  // `megaoptim keys create` may write while `serve` runs: wait for the lock instead of failing.
+  db.pragma('busy_timeout = 5000')
+  db.pragma('foreign_keys = ON')
+  db.exec(SCHEMA)
+  return new SqliteStore(db, new FileBlobStore(path.join(dataDir, 'blobs')))
+}
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite'
+  readonly blobs: FileBlobStore
+  readonly #db: BetterSqlite3.Database
+  readonly #stmt
+
+  constructor(db: BetterSqlite3.Database, blobs: FileBlobStore) {
+    this.#db = db
+    this.blobs = blobs
+    this.#stmt = {
+      insertAccount: db.prepare(
+        'INSERT INTO accounts (api_key, name, email, tokens, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      getAccount: db.prepare('SELECT api_key, name, email, tokens, created_at FROM accounts WHERE api_key = ?'),
+      emailTaken: db.prepare('SELECT 1 FROM accounts WHERE email = ?'),
+      reserve: db.prepare('UPDATE accounts SET tokens = tokens - ? WHERE api_key = ? AND tokens >= ?'),
+      refund: db.prepare('UPDATE accounts SET tokens = tokens + ? WHERE api_key = ? AND tokens >= 0'),
+      insertJob: db.prepare(
+        `INSERT INTO jobs (id, api_key, status, params, inputs, reserved, attempts, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      startJob: db.prepare("UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = ?"),
+      finishJob: db.prepare(
+        'UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, reserved = 0, params = ? WHERE id = ?',
+      ),
+      unfinished: db.prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"),
+      insertDownload: db.prepare(
+        `INSERT OR REPLACE INTO downloads (dir, name, blob, size, content_type, job_id, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getDownload: db.prepare('SELECT * FROM downloads WHERE dir = ? AND name = ?'),
+      expired: db.prepare('SELECT * FROM downloads WHERE expires_at <= ?'),
+      deleteExpired: db.prepare('DELETE FROM downloads WHERE expires_at <= ?'),
+      deleteOldJobs: db.prepare('DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?'),
+    }
+  }
+
+  createAccount(input: NewAccount): AccountRecord {
+    const createdAt = Date.now()
+    try {
+      this.#stmt.insertAccount.run(input.apiKey, input.name, input.email, input.tokens, input.passwordHash ?? null, createdAt)
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && this.#stmt.emailTaken.get(input.email)) {
+        throw new DuplicateAccountError(`An account with the email ${input.email} already exists.`)
+      }
+      throw error
+    }
+    return { apiKey: input.apiKey, name: input.name, email: input.email, tokens: input.tokens, createdAt }
+  }
+
+  getAccount(apiKey: string): AccountRecord | undefined {
+    const row = this.#stmt.getAccount.get(apiKey) as
+      | { api_key: string; name: string; email: string; tokens: number; created_at: number }
+      | undefined
+    return row && { apiKey: row.api_key, name: row.name, email: row.email, tokens: row.tokens, createdAt: row.created_at }
+  }
+
+  submitJob(job: JobRecord, reserve: number): boolean {
+    // One SQLite transaction (BEGIN IMMEDIATE): the check, the debit and the insert cannot interleave
+    // with another request, nor with `keys create` in another process.
+    const tx = this.#db.transaction((): boolean => {
+      const account = this.getAccount(job.apiKey)
+      if (!account) return false
+      let reserved = 0
+      if (account.tokens !== -1) {
+        if (this.#stmt.reserve.run(reserve, job.apiKey, reserve).changes !== 1) return false
+        reserved = reserve
+      }
+      this.#stmt.insertJob.run(
+        job.id,
+        job.apiKey,
+        job.status,
+        JSON.stringify(job.params),
+        JSON.stringify(job.inputs),
+        reserved,
+        job.attempts,
+        job.createdAt,
+      )
+      return true
+    })
+    return tx.immediate()
+  }
+
+  getJob(id: string): JobRecord | undefined {
+    const row = this.#stmt.getJob.get(id) as JobRow | undefined
+    return row && toJob(row)
+  }
+
+  startJob(id: string): JobRecord | undefined {
+    this.#stmt.startJob.run(id)
+    return this.getJob(id)
+  }
+
+  finishJob(id: string, outcome: JobOutcome): void {
+    const tx = this.#db.transaction(() => {
+      const job = this.getJob(id)
+      if (!job || job.status === 'done' || job.status === 'failed') return
+      const charge = outcome.status === 'done' ? Math.min(outcome.charge, job.reserved) : 0
+      if (job.reserved - charge > 0) this.#stmt.refund.run(job.reserved - charge, job.apiKey)
+      const params = JSON.stringify({ ...job.params, httpUser: null, httpPass: null })
+      if (outcome.status === 'done') {
+        this.#stmt.finishJob.run('done', JSON.stringify(outcome.result), null, outcome.finishedAt, params, id)
+        for (const d of outcome.downloads) {
+          this.#stmt.insertDownload.run(d.dir, d.name, d.blob, d.size, d.contentType, d.jobId, d.expiresAt)
+        }
+      } else {
+        this.#stmt.finishJob.run('failed', null, outcome.error, outcome.finishedAt, params, id)
+      }
+    })
+    tx.immediate()
+  }
+
+  unfinishedJobs(): JobRecord[] {
+    return (this.#stmt.unfinished.all() as JobRow[]).map(toJob)
+  }
+
+  getDownload(dir: string, name: string): DownloadRecord | undefined {
+    const row = this.#stmt.getDownload.get(dir, name) as DownloadRow | undefined
+    return row && toDownload(row)
+  }
+
+  takeExpiredDownloads(now: number): DownloadRecord[] {
+    const tx = this.#db.transaction(() => {
+      const rows = (this.#stmt.expired.all(now) as DownloadRow[]).map(toDownload)
+      this.#stmt.deleteExpired.run(now)
+      return rows
+    })
+    return tx.immediate()
+  }
+
+  deleteJobsFinishedBefore(before: number): number {
+    return this.#stmt.deleteOldJobs.run(before).changes
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close()
+  }
+}
