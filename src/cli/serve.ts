@@ -1,0 +1,95 @@
+import path from 'node:path'
+import { createMegaOptimServer } from '../server/server.ts'
+import { parse, requiredArg, UsageError, wholeNumberArg } from '../server/cli-args.ts'
+
+const HELP = `Usage: megaoptim serve --data-dir DIR [options]
+
+Run the MegaOptim-compatible server (accounts, tokens, jobs and downloads live in DIR).
+
+Options:
+  --host HOST              address to listen on (default 127.0.0.1)
+  --port N                 port to listen on, 0 = any free port (default 8080)
+  --data-dir DIR           where the SQLite database and the uploads live (required)
+  --rate-limit N           requests per minute per key per endpoint (default 120)
+  --allow-private-urls     let url/callback_url reach loopback, private and link-local addresses
+  --public-url URL         base URL put in download links (default: the address clients reach)
+  --workers N              images optimized at once (default: the number of CPUs)
+  --job-timeout SECONDS    a job running longer fails with code 504 (default 300)
+  --job-delay MS           wait before each job (for tests that must catch a job mid-flight)
+  -h, --help               show this help
+
+Create an API key with: megaoptim keys create --data-dir DIR --name NAME --email EMAIL --tokens N`
+
+export async function run(argv: string[]): Promise<number> {
+  let values
+  try {
+    values = parse(argv, {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'allow-private-urls': { type: 'boolean' },
+      'public-url': { type: 'string' },
+      workers: { type: 'string' },
+      'job-timeout': { type: 'string' },
+      'job-delay': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    }).values
+  } catch (error) {
+    console.error(`megaoptim serve: ${(error as Error).message}\nRun 'megaoptim serve --help' for the options.`)
+    return 2
+  }
+  if (values.help) {
+    console.log(HELP)
+    return 0
+  }
+  let server
+  let port: number
+  try {
+    const dataDir = path.resolve(requiredArg('--data-dir', values['data-dir'] as string | undefined))
+    port = wholeNumberArg('--port', values.port as string | undefined, 0, 65535) ?? 8080
+    const jobTimeout = wholeNumberArg('--job-timeout', values['job-timeout'] as string | undefined, 1)
+    server = createMegaOptimServer({
+      dataDir,
+      rateLimit: wholeNumberArg('--rate-limit', values['rate-limit'] as string | undefined, 1),
+      allowPrivateUrls: values['allow-private-urls'] === true,
+      publicUrl: values['public-url'] as string | undefined,
+      workers: wholeNumberArg('--workers', values.workers as string | undefined, 1),
+      jobTimeoutMs: jobTimeout === undefined ? undefined : jobTimeout * 1000,
+      jobDelayMs: wholeNumberArg('--job-delay', values['job-delay'] as string | undefined, 0),
+    })
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof TypeError) {
+      console.error(`megaoptim serve: ${error.message}\nRun 'megaoptim serve --help' for the options.`)
+      return 2
+    }
+    throw error
+  }
+
+  const url = await server.listen({ host: (values.host as string | undefined) ?? '127.0.0.1', port })
+  console.log(`megaoptim server listening on ${url} (API endpoint ${server.endpoint})`)
+
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        console.error(`megaoptim serve: ${signal} again, exiting without waiting`)
+        process.exit(1)
+      }
+      stopping = true
+      console.error(`megaoptim serve: ${signal} received, finishing in-flight work`)
+      server.close().then(
+        () => {
+          console.error('megaoptim serve: stopped')
+          resolve(0)
+        },
+        (error: unknown) => {
+          console.error(`megaoptim serve: error while stopping: ${(error as Error).message}`)
+          resolve(1)
+        },
+      )
+    }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+}
