@@ -1,0 +1,116 @@
+/**
+ * Where raster images go: the hosted API, a self-hosted compatible server, or the embedded server started
+ * in-process. All three are reached through the same client (and its scheduler) over HTTP.
+ *
+ * Everything here is loaded lazily and only on the first cache miss: a build whose images all come from
+ * the cache never loads the client, never starts the embedded server, never loads sharp.
+ */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
+import type { Backend } from './options.ts'
+
+export interface RemoteOptimizer {
+  /** One outcome per input, in input order; per-item failures never throw. */
+  optimize(inputs: { name: string; data: Uint8Array }[], params: OptimizeParams, signal?: AbortSignal): Promise<OptimizeOutcome[]>
+  /** HTTP requests made to the API so far (downloads not included). */
+  requests(): number
+  /** The balance the API last reported, if any. */
+  tokensLeft(): number | null
+  close(): Promise<void>
+}
+
+export interface OpenOptions {
+  backend: Backend
+  concurrency: number | undefined
+  rateLimit: number | undefined
+  onEvent?: (event: ClientEvent) => void
+  /** Told once when the embedded server starts (the one line the user sees about it). */
+  onEmbeddedStart?: (endpoint: string) => void
+}
+
+let packageVersion: string | undefined
+
+/** This package's version, read once from its package.json (two levels up from src/core, one from dist). */
+export function ownVersion(): string {
+  if (packageVersion) return packageVersion
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'unplugin-megaoptim' && pkg.version) return (packageVersion = pkg.version)
+    } catch {
+      // not here: go up
+    }
+    dir = path.dirname(dir)
+  }
+  return (packageVersion = '0.0.0')
+}
+
+/**
+ * Which optimizer produced an outcome, for the cache key: never the key, and for the embedded server
+ * the package version (the engine ships inside it), known without starting anything.
+ */
+export function backendIdentity(backend: Backend): string {
+  if (backend.kind === 'embedded') return `embedded@${ownVersion()}`
+  return backend.hosted ? 'hosted:megaoptim' : `remote:${backend.endpoint}`
+}
+
+/** The public label of a backend, for logs and reports. */
+export function backendLabel(backend: Backend): string {
+  if (backend.kind === 'embedded') return 'embedded'
+  return backend.hosted ? 'hosted' : 'self-hosted'
+}
+
+export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimizer> {
+  let endpoint: string
+  let apiKey: string
+  let closeServer = async () => {}
+  if (options.backend.kind === 'embedded') {
+    const server = await startEmbedded()
+    endpoint = server.endpoint
+    apiKey = server.apiKey
+    closeServer = () => server.close()
+    options.onEmbeddedStart?.(endpoint)
+  } else {
+    endpoint = options.backend.endpoint
+    apiKey = options.backend.apiKey.reveal()
+  }
+  try {
+    const { createClient } = await import('../client.ts')
+    const client = createClient({
+      apiKey,
+      endpoint,
+      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
+      ...(options.concurrency !== undefined ? { maxInFlightJobs: options.concurrency } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    })
+    return {
+      optimize: (inputs, params, signal) => client.optimize(inputs, params, signal ? { signal } : {}),
+      requests: () => client.stats.requests,
+      tokensLeft: () => client.stats.tokensLeft,
+      close: async () => {
+        await client.close?.()
+        await closeServer()
+      },
+    }
+  } catch (error) {
+    await closeServer()
+    throw error
+  }
+}
+
+async function startEmbedded(): Promise<{ endpoint: string; apiKey: string; close(): Promise<void> }> {
+  let start
+  try {
+    start = (await import('../server.ts')).startEmbeddedServer
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new Error(
+      `could not load the embedded optimizer (${reason}). It needs sharp: run \`npm install sharp\`, ` +
+        'or set MEGAOPTIM_API_KEY to use the hosted MegaOptim API',
+    )
+  }
+  return start()
+}

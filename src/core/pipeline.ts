@@ -1,0 +1,370 @@
+/**
+ * The bundler-agnostic pipeline. An adapter opens one `BuildSession` per build (or per output), hands it
+ * the emitted image assets, writes back what comes out, and calls `finish()` (always, also on errors).
+ *
+ *   filter -> hash -> process-wide in-flight map -> cache -> (svgo | client) -> verify -> cache -> result
+ *
+ * Nothing here can lose an image: every failure path returns the original bytes with a reason.
+ */
+import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
+import { cacheKey, ImageCache, sha256, type CachedOutcome } from './cache.ts'
+import { createFilter, kindOf, normalizeFileName, type FileFilter, type ImageKind } from './filter.ts'
+import { backendIdentity, backendLabel, openOptimizer, type RemoteOptimizer } from './optimizer.ts'
+import type { ResolvedOptions } from './options.ts'
+import {
+  consoleLogger,
+  formatFailures,
+  formatTable,
+  levelled,
+  Progress,
+  summarize,
+  writeJsonReport,
+  type BuildReport,
+  type FileReport,
+  type Logger,
+} from './report.ts'
+import { optimizeSvg, SVG_PRESET_ID } from './svg.ts'
+
+export interface AssetInput {
+  /** The path relative to the output directory, e.g. `assets/hero-3fa1.png`. */
+  fileName: string
+  data: Uint8Array
+}
+
+export interface AssetResult {
+  fileName: string
+  /** What to ship: the optimized bytes, or the original ones. */
+  data: Uint8Array
+  /** True when `data` differs from the input and must be written back. */
+  changed: boolean
+  /** A `.webp` sibling to emit as `${fileName}.webp`, or null. */
+  webp: Uint8Array | null
+  report: FileReport
+}
+
+/** An outcome that can be shared by every build in this process that meets the same bytes. */
+type Shared = { result: CachedOutcome | { outcome: 'failed'; reason: string }; cached: boolean; fresh: boolean }
+
+/**
+ * Identical bytes met by concurrent builds in one process (SSR + client, several outputs) are processed
+ * once: the key already holds the content hash, the options and the backend identity.
+ */
+const inFlight = new Map<string, Promise<Shared>>()
+
+/** Error codes that say the image itself is the problem: worth remembering, not worth sending again. */
+const PERMANENT_ITEM_ERRORS = new Set(['MEGAOPTIM_UNSUPPORTED_INPUT', 'MEGAOPTIM_ITEM_FAILED'])
+
+export class BuildError extends Error {
+  readonly code = 'MEGAOPTIM_BUILD_FAILED'
+  override name = 'MegaOptimBuildError'
+}
+
+/** Finishes a session; a `failOnError` failure comes back as its message (for bundlers that collect errors). */
+export async function finishCollectingFailure(session: BuildSession): Promise<string | null> {
+  try {
+    await session.finish()
+    return null
+  } catch (error) {
+    if (error instanceof BuildError) return error.message
+    throw error
+  }
+}
+
+export interface SessionOptions {
+  logger?: Logger
+  /** Show a progress line when on a TTY. @default true */
+  progress?: boolean
+}
+
+export class BuildSession {
+  readonly options: ResolvedOptions
+  private readonly logger: Logger
+  private readonly filter: FileFilter
+  private readonly cache: ImageCache | null
+  private readonly identity: string
+  private readonly progress: Progress
+  private readonly files: FileReport[] = []
+  private optimizer: Promise<RemoteOptimizer> | null = null
+  private tokensUsed = 0
+  /** Advances the progress line as the client reports each image done. */
+  private remoteTick: ((label: string) => void) | null = null
+  private finished = false
+
+  constructor(options: ResolvedOptions, sessionOptions: SessionOptions = {}) {
+    this.options = options
+    this.logger = levelled(sessionOptions.logger ?? consoleLogger, options.logLevel)
+    this.filter = createFilter(options)
+    this.cache = options.cache ? new ImageCache(options.cache) : null
+    this.identity = backendIdentity(options.backend)
+    this.progress = new Progress((sessionOptions.progress ?? true) && options.logLevel === 'info')
+  }
+
+  /** Whether a file is one this session would optimize (include/exclude and known formats). */
+  wants(fileName: string): boolean {
+    return this.filter(fileName)
+  }
+
+  /** Optimizes the wanted assets among `assets`; returns a result for each of those (others are ignored). */
+  async process(assets: AssetInput[]): Promise<AssetResult[]> {
+    const wanted = assets.filter((a) => this.filter(a.fileName) && a.data.byteLength >= this.options.minSize && a.data.byteLength > 0)
+    if (wanted.length === 0) return []
+    const jobs = wanted.map((asset) => {
+      const kind = kindOf(normalizeFileName(asset.fileName))!
+      const contentHash = sha256(asset.data)
+      return { asset, kind, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
+    })
+
+    let done = 0
+    const tick = (label: string) => this.progress.update(++done, jobs.length, label)
+    const shared = new Map<string, Promise<Shared>>()
+    const misses: { key: string; asset: AssetInput; kind: ImageKind; settle: (s: Shared) => void }[] = []
+
+    for (const job of jobs) {
+      if (shared.has(job.key)) continue
+      const existing = inFlight.get(job.key)
+      if (existing) {
+        // Another build in this process is on it: reuse its outcome, count it as not ours to pay for.
+        shared.set(job.key, existing.then((s) => ({ ...s, cached: true, fresh: false })))
+        continue
+      }
+      let settle!: (s: Shared) => void
+      const promise = new Promise<Shared>((resolve) => (settle = resolve))
+      inFlight.set(job.key, promise)
+      void promise.finally(() => inFlight.delete(job.key))
+      shared.set(job.key, promise)
+      misses.push({ key: job.key, asset: job.asset, kind: job.kind, settle })
+    }
+
+    try {
+      await this.resolveMisses(misses, tick)
+    } finally {
+      // Whatever went wrong above, nobody may wait forever on an unsettled promise.
+      for (const miss of misses) miss.settle({ result: { outcome: 'failed', reason: 'not processed' }, cached: false, fresh: false })
+    }
+
+    const results: AssetResult[] = []
+    for (const job of jobs) {
+      const outcome = await shared.get(job.key)!
+      const result = this.toResult(job.asset, outcome)
+      this.files.push(result.report)
+      results.push(result)
+    }
+    this.progress.clear()
+    return results
+  }
+
+  /** Ends the build: summary, JSON report, embedded server shutdown, cache pruning, `failOnError`. */
+  async finish(): Promise<BuildReport> {
+    if (this.finished) throw new Error('BuildSession.finish() called twice')
+    this.finished = true
+    this.progress.clear()
+    let requests = 0
+    let tokensLeft: number | null = null
+    if (this.optimizer) {
+      const optimizer = await this.optimizer.catch(() => null)
+      if (optimizer) {
+        requests = optimizer.requests()
+        tokensLeft = optimizer.tokensLeft()
+        await optimizer.close().catch((error: unknown) => this.logger.warn(`could not stop the optimizer cleanly: ${message(error)}`))
+      }
+    }
+    const report = summarize(backendLabel(this.options.backend), this.files, { requests, tokensUsed: this.tokensUsed, tokensLeft })
+    if (report.totals.files > 0) this.logger.info(formatTable(report))
+    const failures = formatFailures(report)
+    if (failures && !this.options.failOnError) this.logger.warn(failures)
+    if (this.options.report) {
+      try {
+        await writeJsonReport(this.options.report, report)
+      } catch (error) {
+        this.logger.warn(`could not write the report to ${this.options.report}: ${message(error)}`)
+      }
+    }
+    if (this.cache && this.options.cacheMaxAge !== false) {
+      await this.cache.prune(this.options.cacheMaxAge).catch(() => 0)
+    }
+    if (failures && this.options.failOnError) {
+      throw new BuildError(`[megaoptim] ${failures}\n(failOnError is on; set failOnError: false to ship the originals instead)`)
+    }
+    return report
+  }
+
+  private fingerprint(kind: ImageKind): Record<string, unknown> {
+    if (kind === 'svg') return { svg: SVG_PRESET_ID }
+    const o = this.options
+    return {
+      compression: o.compression,
+      webp: o.webp,
+      keepExif: o.keepExif,
+      cmykToRgb: o.cmykToRgb,
+      maxWidth: o.maxWidth,
+      maxHeight: o.maxHeight,
+    }
+  }
+
+  private async resolveMisses(
+    misses: { key: string; asset: AssetInput; kind: ImageKind; settle: (s: Shared) => void }[],
+    tick: (label: string) => void,
+  ): Promise<void> {
+    const remote: typeof misses = []
+    await Promise.all(
+      misses.map(async (miss) => {
+        const hit = this.cache ? await this.cache.get(miss.key).catch(() => null) : null
+        if (hit) {
+          tick('from cache')
+          miss.settle({ result: hit, cached: true, fresh: false })
+        } else if (miss.kind === 'svg') {
+          miss.settle(await this.svg(miss.key, miss.asset))
+          tick('svg')
+        } else {
+          remote.push(miss)
+        }
+      }),
+    )
+    if (remote.length === 0) return
+
+    let outcomes: OptimizeOutcome[]
+    this.remoteTick = tick
+    try {
+      const optimizer = await this.openOptimizer()
+      outcomes = await optimizer.optimize(
+        remote.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
+        this.params(),
+      )
+    } catch (error) {
+      this.remoteTick = null
+      const reason = message(error)
+      for (const miss of remote) miss.settle({ result: { outcome: 'failed', reason }, cached: false, fresh: false })
+      return
+    }
+    await Promise.all(
+      remote.map(async (miss, index) => {
+        const outcome = outcomes[index]
+        miss.settle(await this.store(miss.key, miss.asset, outcome))
+      }),
+    )
+    this.remoteTick = null
+  }
+
+  private async svg(key: string, asset: AssetInput): Promise<Shared> {
+    let result: CachedOutcome
+    try {
+      const data = await optimizeSvg(asset.data)
+      result = data ? { outcome: 'optimized', data, webp: null } : { outcome: 'no-gain', webp: null }
+    } catch (error) {
+      result = { outcome: 'unprocessable', reason: `svgo could not parse it: ${message(error)}` }
+    }
+    await this.remember(key, result)
+    return { result, cached: false, fresh: true }
+  }
+
+  /** Turns a client outcome into a shared one, caching what is final (never transient failures). */
+  private async store(key: string, asset: AssetInput, outcome: OptimizeOutcome | undefined): Promise<Shared> {
+    if (!outcome) return { result: { outcome: 'failed', reason: 'the client returned no outcome for it' }, cached: false, fresh: false }
+    let result: CachedOutcome
+    if (outcome.status === 'optimized') {
+      this.tokensUsed++
+      const smaller = outcome.data.byteLength > 0 && outcome.data.byteLength < asset.data.byteLength
+      result = smaller ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp } : { outcome: 'no-gain', webp: outcome.webp }
+    } else if (outcome.status === 'no-gain') {
+      result = { outcome: 'no-gain', webp: null }
+    } else if (PERMANENT_ITEM_ERRORS.has(outcome.error.code)) {
+      result = { outcome: 'unprocessable', reason: outcome.error.message }
+    } else {
+      return { result: { outcome: 'failed', reason: outcome.error.message }, cached: false, fresh: false }
+    }
+    await this.remember(key, result)
+    return { result, cached: false, fresh: true }
+  }
+
+  private async remember(key: string, result: CachedOutcome): Promise<void> {
+    if (!this.cache) return
+    try {
+      await this.cache.set(key, result)
+    } catch (error) {
+      this.logger.warn(`could not write to the cache in ${this.cache.dir}: ${message(error)} (the build goes on)`)
+    }
+  }
+
+  private params(): OptimizeParams {
+    const o = this.options
+    return {
+      compression: o.compression,
+      webp: o.webp,
+      keepExif: o.keepExif,
+      cmykToRgb: o.cmykToRgb,
+      maxWidth: o.maxWidth,
+      maxHeight: o.maxHeight,
+    }
+  }
+
+  private openOptimizer(): Promise<RemoteOptimizer> {
+    this.optimizer ??= openOptimizer({
+      backend: this.options.backend,
+      concurrency: this.options.concurrency,
+      rateLimit: this.options.rateLimit,
+      onEvent: (event: ClientEvent) => {
+        if (event.type === 'done') this.remoteTick?.(event.outcome)
+      },
+      onEmbeddedStart: (endpoint) =>
+        this.logger.info(`no API key: optimizing with the embedded engine at ${endpoint} (set MEGAOPTIM_API_KEY to use the MegaOptim API)`),
+    })
+    return this.optimizer
+  }
+
+  private toResult(asset: AssetInput, shared: Shared): AssetResult {
+    const originalSize = asset.data.byteLength
+    const file = normalizeFileName(asset.fileName)
+    const keep = (error: string | null, webp: Uint8Array | null = null): AssetResult => {
+      const sibling = this.options.webp && webp && webp.byteLength < originalSize ? webp : null
+      return {
+        fileName: asset.fileName,
+        data: asset.data,
+        changed: false,
+        webp: sibling,
+        report: { file, originalSize, optimizedSize: originalSize, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error },
+      }
+    }
+    const r = shared.result
+    if (r.outcome === 'failed' || r.outcome === 'unprocessable') return keep(r.reason)
+    if (r.outcome === 'no-gain') return keep(null, r.webp)
+    // Never ship something larger, whatever the source of the bytes said.
+    if (!(r.data.byteLength < originalSize) || !sameFormat(asset.data, r.data) || !this.enoughSavings(originalSize, r.data.byteLength)) {
+      return keep(r.data.byteLength >= originalSize ? 'the optimized result was not smaller than the original' : null, r.webp)
+    }
+    const sibling = this.options.webp && r.webp && r.webp.byteLength < r.data.byteLength ? r.webp : null
+    return {
+      fileName: asset.fileName,
+      data: r.data,
+      changed: true,
+      webp: sibling,
+      report: { file, originalSize, optimizedSize: r.data.byteLength, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error: null },
+    }
+  }
+
+  private enoughSavings(original: number, optimized: number): boolean {
+    const min = this.options.minSavings
+    const saved = original - optimized
+    return min.unit === 'bytes' ? saved >= min.value : (saved / original) * 100 >= min.value
+  }
+}
+
+/** The first bytes must still say the same format (or, for SVG, still be markup). */
+function sameFormat(original: Uint8Array, optimized: Uint8Array): boolean {
+  const sig = (b: Uint8Array): string => {
+    if (b[0] === 0xff && b[1] === 0xd8) return 'jpeg'
+    if (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'png'
+    if (b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46) return 'gif'
+    if (b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45) return 'webp'
+    return 'other'
+  }
+  return sig(original) === sig(optimized)
+}
+
+function baseName(fileName: string): string {
+  const name = normalizeFileName(fileName)
+  return name.slice(name.lastIndexOf('/') + 1)
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

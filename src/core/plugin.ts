@@ -1,0 +1,133 @@
+/**
+ * The unplugin factory: one set of options, one adapter per bundler family, each reaching its bundler's
+ * native API through unplugin's per-bundler keys. Options are validated here, when the plugin is created,
+ * so a bad value fails the build before anything is bundled.
+ */
+import type { UnpluginFactory } from 'unplugin'
+import type { Logger as ViteLogger, ResolvedConfig } from 'vite'
+import { optimizeBundle, type BundleLike, type EmitContext } from './adapters/rollup.ts'
+import { optimizePublicCopies } from './adapters/vite-public.ts'
+import { applyWebpackLike } from './adapters/webpack.ts'
+import { setupEsbuild } from './adapters/esbuild.ts'
+import { resolveOptions, type Options, type ResolvedOptions } from './options.ts'
+import { BuildSession } from './pipeline.ts'
+import { consoleLogger, type Logger } from './report.ts'
+
+export const PLUGIN_NAME = 'unplugin-megaoptim'
+
+interface WarnContext {
+  warn(message: string): void
+}
+
+function rollupLogger(context: WarnContext): Logger {
+  return { info: consoleLogger.info, warn: (message) => context.warn(message) }
+}
+
+function viteLogger(logger: ViteLogger): Logger {
+  return { info: (message) => logger.info(message), warn: (message) => logger.warn(message) }
+}
+
+async function runSession(options: ResolvedOptions, logger: Logger, work: (session: BuildSession) => Promise<void>): Promise<void> {
+  const session = new BuildSession(options, { logger })
+  try {
+    await work(session)
+  } finally {
+    await session.finish()
+  }
+}
+
+/** Vite's per-environment config when the hook runs in an environment (Vite 6+), else the top-level one. */
+function environmentConfig(context: unknown, fallback: ResolvedConfig): ResolvedConfig {
+  const environment = (context as { environment?: { config?: ResolvedConfig } }).environment
+  return environment?.config ?? fallback
+}
+
+export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (rawOptions = {}) => {
+  const options = resolveOptions(rawOptions, { env: process.env, cwd: process.cwd() })
+
+  // Vite: relative `cache`/`report` paths follow the project root, which is known only once resolved.
+  let viteConfig: ResolvedConfig | undefined
+  let viteOptions = options
+  /** Sessions kept open from `generateBundle` to `writeBundle` to take in the public-dir copies. */
+  const pending = new Map<string, { session: BuildSession; bundleFiles: Set<string> }>()
+
+  async function finishPending(): Promise<void> {
+    const sessions = [...pending.values()]
+    pending.clear()
+    for (const { session } of sessions) await session.finish()
+  }
+
+  return {
+    name: PLUGIN_NAME,
+    enforce: 'post',
+
+    rollup: {
+      async generateBundle(_output, bundle) {
+        await runSession(options, rollupLogger(this), (session) =>
+          optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext),
+        )
+      },
+    },
+
+    rolldown: {
+      async generateBundle(_output, bundle) {
+        await runSession(options, rollupLogger(this), (session) =>
+          optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext),
+        )
+      },
+    },
+
+    vite: {
+      // Production builds only: never in the dev server.
+      apply: 'build',
+      configResolved(config) {
+        viteConfig = config
+        viteOptions = resolveOptions(rawOptions, { env: process.env, cwd: config.root })
+      },
+      async generateBundle(output, bundle) {
+        const config = environmentConfig(this, viteConfig!)
+        const session = new BuildSession(viteOptions, { logger: viteLogger(config.logger) })
+        let keepOpen = false
+        try {
+          await optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext)
+          // Vite copies publicDir into outDir before writing the bundle; those copies are handled in writeBundle.
+          const dir = output.dir
+          keepOpen = Boolean(config.build.write && config.build.copyPublicDir && config.publicDir && dir)
+          if (keepOpen) pending.set(dir!, { session, bundleFiles: new Set(Object.keys(bundle)) })
+        } finally {
+          if (!keepOpen) await session.finish()
+        }
+      },
+      async writeBundle(output) {
+        const dir = output.dir
+        const entry = dir ? pending.get(dir) : undefined
+        if (!dir || !entry) return
+        pending.delete(dir)
+        const config = environmentConfig(this, viteConfig!)
+        try {
+          await optimizePublicCopies(entry.session, config.publicDir, dir, entry.bundleFiles)
+        } finally {
+          await entry.session.finish()
+        }
+      },
+      // A build that failed between generateBundle and writeBundle still reports and stops the embedded server.
+      async closeBundle() {
+        await finishPending()
+      },
+    },
+
+    webpack(compiler) {
+      applyWebpackLike(compiler, options)
+    },
+
+    rspack(compiler) {
+      applyWebpackLike(compiler, options)
+    },
+
+    esbuild: {
+      setup(build) {
+        setupEsbuild(build, options)
+      },
+    },
+  }
+}
