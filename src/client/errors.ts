@@ -162,12 +162,21 @@ export class CircuitOpenError extends MegaOptimError {
   readonly reason: MegaOptimError
   constructor(reason: MegaOptimError, file?: string) {
     const what = file ? `${file} was not sent` : 'Nothing was sent'
+    const why = reason.code === 'MEGAOPTIM_TOKENS_EXHAUSTED' ? 'the account is out of tokens' : 'the API key was refused'
+    const fix =
+      reason.code === 'MEGAOPTIM_TOKENS_EXHAUSTED'
+        ? 'Buy tokens for this account, then run again.'
+        : 'Check MEGAOPTIM_API_KEY and the endpoint, then run again.'
     super(
       'MEGAOPTIM_CIRCUIT_OPEN',
-      `${what}: the client stopped calling the API after ${reason.endpoint ?? 'the API'} answered ${reason.apiCode ?? reason.code}. ${reason.message}`,
+      `${what}: ${why} (${reason.endpoint ?? 'the API'} answered ${reason.apiCode ?? reason.code}), so the client stopped sending. The original is kept. ${fix}`,
       { apiCode: reason.apiCode, endpoint: reason.endpoint, ...(file ? { file } : {}) },
     )
     this.reason = reason
+  }
+
+  override forFile(file: string): CircuitOpenError {
+    return new CircuitOpenError(this.reason, file)
   }
 }
 

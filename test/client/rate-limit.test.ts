@@ -1,0 +1,80 @@
+/**
+ * The request rate stays at or under the configured limit in every window, as the server sees it
+ * (arrival times, sliding window), on each endpoint separately.
+ */
+import { afterEach, expect, test } from 'vitest'
+import { MegaOptimClient } from '../../src/client.ts'
+import { EndpointLimiter, spacingMs } from '../../src/client/rate-limiter.ts'
+import { startFakeApi, type FakeApi } from '../helpers/fake-api.ts'
+import { distinctPngs } from './_fixtures.ts'
+
+let api: FakeApi | undefined
+let client: MegaOptimClient | undefined
+afterEach(async () => {
+  await client?.close()
+  await api?.close()
+  client = api = undefined
+})
+
+test('40 images at 6 requests per second: never more than 6 in any 1 s window, no 429, nothing lost', async () => {
+  const limit = { requests: 6, perMs: 1000 }
+  api = await startFakeApi({ rateLimit: limit })
+  client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: limit, maxInFlightJobs: 8 })
+  // Ask for 3 polls of `processing` per job so /result carries more traffic than /optimize.
+  api.inject('result', { kind: 'processing', polls: 2 }, { times: 8 })
+  const outcomes = await client.optimize(distinctPngs(40))
+  expect(outcomes.every((o) => o.status === 'optimized')).toBe(true)
+  expect(api.rateLimited).toBe(0)
+  expect(client.stats.rateLimited).toBe(0)
+  expect(api.of('optimize')).toHaveLength(8)
+  expect(api.of('result').length).toBeGreaterThan(8)
+  expect(api.maxInWindow('optimize', 1000)).toBeLessThanOrEqual(6)
+  expect(api.maxInWindow('result', 1000)).toBeLessThanOrEqual(6)
+})
+
+test('limits are per endpoint: a busy /optimize queue does not delay /users/info', async () => {
+  api = await startFakeApi()
+  client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { optimize: { requests: 2, perMs: 1000 }, info: { requests: 100, perMs: 1000 } } })
+  const run = client.optimize(distinctPngs(25))
+  // Five /optimize requests at 2/s take two seconds; the info call goes through at once meanwhile.
+  const info = await client.userInfo()
+  expect(info.tokens).toBe(-1)
+  const infoAt = api.of('info')[0]!.time
+  expect(api.of('optimize').filter((r) => r.time <= infoAt).length).toBeLessThan(5)
+  await run
+  expect(api.maxInWindow('optimize', 1000)).toBeLessThanOrEqual(2)
+})
+
+test('a client set above the server limit gets 429s, honours Retry-After and loses nothing', async () => {
+  api = await startFakeApi({ rateLimit: { requests: 3, perMs: 1000, mode: 'http' } })
+  client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { requests: 50, perMs: 1000 }, maxAttempts: 10, retryBaseDelay: 10 })
+  const outcomes = await client.optimize(distinctPngs(25))
+  expect(outcomes.every((o) => o.status === 'optimized')).toBe(true)
+  expect(client.stats.rateLimited).toBeGreaterThan(0)
+  expect(client.stats.rateLimited).toBe(api.rateLimited)
+})
+
+test('spacing makes any window of perMs hold at most `requests` starts, with a margin', () => {
+  for (const [requests, perMs] of [[120, 60_000], [6, 1000], [1, 1000], [7, 1000], [1000, 1000]] as const) {
+    const s = spacingMs({ requests, perMs })
+    // Starts at 0, s, 2s, ...: a closed window of perMs holds floor(perMs / s) + 1 of them.
+    expect(Math.floor(perMs / s) + 1).toBeLessThanOrEqual(requests)
+    expect(s * requests).toBeGreaterThan(perMs)
+  }
+  expect(spacingMs({ requests: 120, perMs: 60_000 })).toBe(515)
+})
+
+test('the limiter starts tasks at least `spacing` apart, and a pause holds everything back', async () => {
+  const limiter = new EndpointLimiter({ requests: 10, perMs: 500 })
+  const starts: number[] = []
+  const task = async () => {
+    starts.push(performance.now())
+  }
+  await Promise.all(Array.from({ length: 6 }, () => limiter.schedule(task)))
+  for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(limiter.spacing - 1)
+  const before = performance.now()
+  limiter.pauseFor(300)
+  await limiter.schedule(task)
+  expect(starts.at(-1)! - before).toBeGreaterThanOrEqual(299)
+  limiter.close()
+})
