@@ -1,0 +1,86 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { call, files, fixture, localServer, startServer, waitResult } from './helpers.ts'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+interface Received {
+  contentType: string | undefined
+  body: unknown
+}
+
+async function receiver(failFirst: number) {
+  const received: Received[] = []
+  let calls = 0
+  const srv = await localServer((req, res, body) => {
+    calls++
+    if (calls <= failFirst) {
+      res.statusCode = 500
+      return res.end('try again')
+    }
+    received.push({ contentType: req.headers['content-type'], body: JSON.parse(body.toString()) })
+    res.end('ok')
+  })
+  cleanups.push(() => srv.close())
+  return { srv, received, calls: () => calls }
+}
+
+describe('callback_url', () => {
+  it('POSTs the /result body as JSON, retrying after a failure', async () => {
+    const r = await receiver(1)
+    const s = await startServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [50, 50] }, 10)
+    cleanups.push(() => s.close())
+    const submitted = await call(`${s.endpoint}/optimize`, {
+      key: s.key,
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: `${r.srv.url}/hook?job=1` }),
+    })
+    const result = await waitResult(s.endpoint, submitted.json.process_id, s.key)
+    await s.server.pendingCallbacks()
+    expect(r.calls()).toBe(2)
+    expect(r.received).toHaveLength(1)
+    expect(r.received[0]!.contentType).toBe('application/json')
+    // Same body as /result: `id`, not `process_id`, and the result stays available afterwards.
+    expect(r.received[0]!.body).toEqual(result.json)
+    expect(r.received[0]!.body).toMatchObject({ status: 'ok', code: 200, id: submitted.json.process_id })
+    expect((await call(`${s.endpoint}/optimize/${submitted.json.process_id}/result`, { key: s.key })).json).toEqual(result.json)
+  })
+
+  it('gives up after the configured attempts without blocking anything', async () => {
+    const r = await receiver(100)
+    const s = await startServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [20, 20] }, 10)
+    cleanups.push(() => s.close())
+    const errors: unknown[][] = []
+    const original = console.error
+    console.error = (...args: unknown[]) => void errors.push(args)
+    try {
+      const submitted = await call(`${s.endpoint}/optimize`, {
+        key: s.key,
+        body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: r.srv.url }),
+      })
+      await waitResult(s.endpoint, submitted.json.process_id, s.key)
+      await s.server.pendingCallbacks()
+    } finally {
+      console.error = original
+    }
+    expect(r.calls()).toBe(3)
+    expect(errors).toHaveLength(3)
+    expect(String(errors[2]![0])).toMatch(/attempt 3: HTTP 500/)
+  })
+
+  it('a failed job is reported to the callback as the 504 envelope with its id', async () => {
+    const r = await receiver(0)
+    const s = await startServer({ allowPrivateUrls: true, jobTimeoutMs: 100, jobDelayMs: 10_000 }, 10)
+    cleanups.push(() => s.close())
+    const submitted = await call(`${s.endpoint}/optimize`, {
+      key: s.key,
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: r.srv.url }),
+    })
+    await waitResult(s.endpoint, submitted.json.process_id, s.key)
+    await s.server.pendingCallbacks()
+    expect(r.received.map((x) => x.body)).toEqual([
+      { status: 'error', code: 504, errors: ['The job did not finish within 0.1 s.'], id: submitted.json.process_id },
+    ])
+  })
+})
