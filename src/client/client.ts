@@ -170,7 +170,7 @@ function withName(r: ItemOutcome, input: OptimizeInput, name: string): OptimizeO
     case 'optimized':
       return { status: 'optimized', input, name, originalSize: r.originalSize, optimizedSize: r.optimizedSize, data: r.data, webp: r.webp }
     case 'no-gain':
-      return { status: 'no-gain', input, name, originalSize: r.originalSize }
+      return { status: 'no-gain', input, name, originalSize: r.originalSize, ...(r.reason ? { reason: r.reason } : {}) }
     case 'failed':
       // Identical bytes under another name share the outcome; the error then names this input too.
       return { status: 'failed', input, name, error: r.error.file && !name.endsWith(r.error.file) ? r.error.forFile(name) : r.error }

@@ -14,7 +14,6 @@
  * | `MEGAOPTIM_UNSUPPORTED_INPUT` | `ValidationError`    | –            | no      | not a JPEG/PNG/GIF/WebP, empty, or unreadable: never sent |
  * | `MEGAOPTIM_SERVER`            | `ServerError`        | 500, 5xx     | yes     | the API had an internal error                       |
  * | `MEGAOPTIM_JOB_FAILED`        | `ServerError`        | 504, 404     | no      | the job failed, timed out or vanished server-side   |
- * | `MEGAOPTIM_ITEM_FAILED`       | `ServerError`        | –            | no      | the API could not process this one image            |
  * | `MEGAOPTIM_TIMEOUT`           | `TimeoutError`       | –            | yes     | one request took longer than `requestTimeout`       |
  * | `MEGAOPTIM_DEADLINE`          | `TimeoutError`       | –            | no      | the whole `optimize()` call ran past `deadline`     |
  * | `MEGAOPTIM_NETWORK`           | `NetworkError`       | –            | yes     | connection refused, reset, DNS failure, ...         |
@@ -31,7 +30,6 @@ export type MegaOptimErrorCode =
   | 'MEGAOPTIM_UNSUPPORTED_INPUT'
   | 'MEGAOPTIM_SERVER'
   | 'MEGAOPTIM_JOB_FAILED'
-  | 'MEGAOPTIM_ITEM_FAILED'
   | 'MEGAOPTIM_TIMEOUT'
   | 'MEGAOPTIM_DEADLINE'
   | 'MEGAOPTIM_NETWORK'
@@ -122,7 +120,7 @@ export class ServerError extends MegaOptimError {
   constructor(
     message: string,
     details: MegaOptimErrorDetails = {},
-    code: 'MEGAOPTIM_SERVER' | 'MEGAOPTIM_JOB_FAILED' | 'MEGAOPTIM_ITEM_FAILED' = 'MEGAOPTIM_SERVER',
+    code: 'MEGAOPTIM_SERVER' | 'MEGAOPTIM_JOB_FAILED' = 'MEGAOPTIM_SERVER',
   ) {
     super(code, message, details, code === 'MEGAOPTIM_SERVER')
   }

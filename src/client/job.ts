@@ -7,7 +7,7 @@ import { FormData, type Dispatcher } from 'undici'
 import type PQueue from 'p-queue'
 import type { Batch } from './batch.ts'
 import { downloadVerified, type DownloadSpec } from './download.ts'
-import { InvalidResponseError, type MegaOptimError, ServerError, isMegaOptimError } from './errors.ts'
+import { InvalidResponseError, type MegaOptimError, isMegaOptimError } from './errors.ts'
 import { type ApiEnvelope, type HttpContext, callApi } from './http.ts'
 import { type UniqueItem, loadBytes } from './inputs.ts'
 import { type ResultItem, matchResults } from './match.ts'
@@ -17,7 +17,7 @@ import { type Scheduler, sleep } from './scheduler.ts'
 
 export type ItemOutcome =
   | { status: 'optimized'; originalSize: number; optimizedSize: number; data: Uint8Array; webp: Uint8Array | null }
-  | { status: 'no-gain'; originalSize: number }
+  | { status: 'no-gain'; originalSize: number; reason?: string }
   | { status: 'failed'; error: MegaOptimError }
 
 export interface JobContext {
@@ -150,18 +150,17 @@ async function settleItem(item: UniqueItem, result: ResultItem | undefined, data
     return failed(new InvalidResponseError(`${name}: the API's result has no entry for this image. Run again; the original is kept.`, { file: name, endpoint: '/result' }, false))
   }
   if (result.success !== 1 && result.success !== true && result.success !== '1') {
-    // The vendor API has no per-item error; a compatible server may say why in `error`.
-    if (typeof result.error === 'string' && result.error) {
-      return failed(new ServerError(`${name}: the API could not process it (${result.error.slice(0, 300)}). The original is kept.`, { file: name, endpoint: '/result' }, 'MEGAOPTIM_ITEM_FAILED'))
-    }
-    return { status: 'no-gain', originalSize: data?.length ?? originalSize }
+    // `success: 0` covers both "5% or less saved" and "could not be processed"; the contract gives no way to
+    // tell them apart, so both keep the original. A compatible server may say why in `error`.
+    const reason = typeof result.error === 'string' && result.error ? result.error.slice(0, 300) : undefined
+    return { status: 'no-gain', originalSize: data?.length ?? originalSize, ...(reason ? { reason } : {}) }
   }
   const optimizedSize = num(result.optimized_size)
   if (typeof result.url !== 'string' || optimizedSize === undefined || optimizedSize <= 0) {
     return failed(new InvalidResponseError(`${name}: the API reported success without a download url and optimized_size. The original is kept.`, { file: name, endpoint: '/result' }, false))
   }
   try {
-    const optimized = await download(ctx, { url: result.url, file: name, size: optimizedSize, format: item.format, what: 'optimized image' })
+    const optimized = await download(ctx, { url: absolute(result.url, ctx), file: name, size: optimizedSize, format: item.format, what: 'optimized image' })
     let webp: Uint8Array | null = null
     const w = result.webp
     if (ctx.params.webp && w && typeof w === 'object') {
@@ -170,7 +169,7 @@ async function settleItem(item: UniqueItem, result: ResultItem | undefined, data
       if (typeof wo.url !== 'string' || webpSize === undefined) {
         return failed(new InvalidResponseError(`${name}: the API offered a WebP version without url and optimized_size. The original is kept.`, { file: name, endpoint: '/result' }, false))
       }
-      webp = await download(ctx, { url: wo.url, file: name, size: webpSize, format: 'webp', what: 'WebP version' })
+      webp = await download(ctx, { url: absolute(wo.url, ctx), file: name, size: webpSize, format: 'webp', what: 'WebP version' })
     }
     return { status: 'optimized', originalSize: data?.length ?? originalSize, optimizedSize, data: optimized, webp }
   } catch (error) {
@@ -201,6 +200,15 @@ async function download(ctx: JobContext, spec: DownloadSpec): Promise<Uint8Array
       scheduler.emit({ type: 'retried', endpoint: error.endpoint ?? 'download', attempt, delayMs: delay, reason: `${error.code}: ${error.message}` })
       await sleep(delay, ctx.signal)
     }
+  }
+}
+
+/** Result URLs should be absolute; a relative one is taken against the API's origin rather than dropped. */
+function absolute(url: string, ctx: JobContext): string {
+  try {
+    return new URL(url, `${ctx.http.base}/`).href
+  } catch {
+    return url
   }
 }
 

@@ -43,11 +43,16 @@ export type OptimizeOutcome =
       webp: Uint8Array | null
     }
   | {
-      /** The API answered `success: 0` (savings of 5% or less): keep the original, no token spent. */
+      /**
+       * The API answered `success: 0`: savings of 5% or less, or the image could not be processed. Keep the
+       * original; no token was spent.
+       */
       status: 'no-gain'
       input: OptimizeInput
       name: string
       originalSize: number
+      /** The server's explanation, when it gave one (the compatible server's `error` field). */
+      reason?: string
     }
   | {
       status: 'failed'
