@@ -6,8 +6,18 @@ export class UsageError extends Error {
 }
 
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  // `--tokens -1` (unlimited) must read as a value, not as an option "-1".
+  const args: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const next = argv[i + 1]
+    if (arg.startsWith('--') && !arg.includes('=') && next !== undefined && /^-\d+$/.test(next)) {
+      args.push(`${arg}=${next}`)
+      i++
+    } else args.push(arg)
+  }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+    return parseArgs({ args, options, strict: true, allowPositionals: false })
   } catch (error) {
     throw new UsageError(`${(error as Error).message}`, { cause: error })
   }

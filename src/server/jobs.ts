@@ -92,12 +92,12 @@ export class JobRunner {
   }
 
   /** Runs again what a previous process left unfinished, or fails it when it already crashed too often. */
-  recover(): { resumed: number; failed: number } {
+  async recover(): Promise<{ resumed: number; failed: number }> {
     let resumed = 0
     let failed = 0
     for (const job of this.#store.unfinishedJobs()) {
       if (job.attempts >= this.#options.maxJobAttempts) {
-        this.#finishFailed(
+        await this.#finishFailed(
           job,
           `The server stopped ${job.attempts} times while running this job; it was given up. Submit the images again.`,
         )
@@ -199,27 +199,32 @@ export class JobRunner {
     } catch (error) {
       await Promise.allSettled(written.map((key) => this.#store.blobs.delete(key)))
       if (error instanceof ShutdownError || this.#closing) {
-        // Left as it is in the store: the next start runs it again.
+        // Kept in the store with its uploads: the next start runs it again, and a clean stop is no crash.
+        try {
+          this.#store.requeueJob(job.id)
+        } catch {
+          // The store is already closed: the job stays "running" and is still resumed after a restart.
+        }
         return
       }
       const reason =
         error instanceof JobTimeoutError
           ? error.message
           : `The job failed on the server: ${error instanceof Error ? error.message : String(error)}`
-      this.#finishFailed(job, reason)
+      await this.#finishFailed(job, reason)
     } finally {
       clearTimeout(timeout)
     }
   }
 
-  #finishFailed(job: JobRecord, reason: string): void {
+  async #finishFailed(job: JobRecord, reason: string): Promise<void> {
     try {
       this.#store.finishJob(job.id, { status: 'failed', error: reason, finishedAt: this.#options.now() })
     } catch {
       // The store is gone (closing): the job stays unfinished and is settled after a restart.
       return
     }
-    void this.#store.blobs.deletePrefix(`uploads/${job.id}`).catch(() => {})
+    await this.#store.blobs.deletePrefix(`uploads/${job.id}`).catch(() => {})
     this.#notify(job.id)
   }
 

@@ -101,7 +101,12 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0)
       baseUrl = formatUrl(host, port)
       // Jobs a killed predecessor left behind run again (or fail cleanly) now that downloads have a base URL.
-      runner.recover()
+      const recovered = await runner.recover()
+      if (recovered.resumed + recovered.failed > 0) {
+        console.error(
+          `[megaoptim server] unfinished jobs from a previous run: ${recovered.resumed} resumed, ${recovered.failed} failed`,
+        )
+      }
       sweepTimer = setInterval(() => {
         void sweep(s, options.now(), options.downloadTtlMs).catch((error: unknown) =>
           console.error(`[megaoptim server] sweeper: ${(error as Error).message}`),

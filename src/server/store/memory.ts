@@ -84,9 +84,17 @@ export class MemoryStore implements Store {
   startJob(id: string): JobRecord | undefined {
     const job = this.#jobs.get(id)
     if (!job) return undefined
+    if (job.status === 'done' || job.status === 'failed') return clone(job)
     job.status = 'running'
     job.attempts += 1
     return clone(job)
+  }
+
+  requeueJob(id: string): void {
+    const job = this.#jobs.get(id)
+    if (!job || job.status !== 'running') return
+    job.status = 'queued'
+    job.attempts = Math.max(0, job.attempts - 1)
   }
 
   finishJob(id: string, outcome: JobOutcome): void {

@@ -144,7 +144,12 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
-      startJob: db.prepare("UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = ?"),
+      startJob: db.prepare(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = ? AND status IN ('queued', 'running')",
+      ),
+      requeueJob: db.prepare(
+        "UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1) WHERE id = ? AND status = 'running'",
+      ),
       finishJob: db.prepare(
         'UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, reserved = 0, params = ? WHERE id = ?',
       ),
@@ -214,6 +219,10 @@ export class SqliteStore implements Store {
   startJob(id: string): JobRecord | undefined {
     this.#stmt.startJob.run(id)
     return this.getJob(id)
+  }
+
+  requeueJob(id: string): void {
+    this.#stmt.requeueJob.run(id)
   }
 
   finishJob(id: string, outcome: JobOutcome): void {

@@ -114,6 +114,8 @@ export interface Store {
   getJob(id: string): JobRecord | undefined
   /** Marks the job running and counts the attempt; returns the updated record. */
   startJob(id: string): JobRecord | undefined
+  /** A run stopped by a clean shutdown: back to queued, and the attempt does not count. */
+  requeueJob(id: string): void
   /** Settles the job: charges `charge` of its reservation and gives the rest back, in one atomic step. */
   finishJob(id: string, outcome: JobOutcome): void
   /** Jobs queued or running: after a restart they are run again or failed. */

@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { openSqliteStore } from '../../src/server/store/sqlite.ts'
+import { createMegaOptimServer } from '../../src/server/server.ts'
+import { call, files, fixture, tempDir, waitResult } from './helpers.ts'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const children = new Set<ChildProcess>()
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const child of children) child.kill('SIGKILL')
+  children.clear()
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+function cli(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  return child
+}
+
+async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = cli(args)
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  return { code, stdout, stderr }
+}
+
+/** Starts `megaoptim serve` and resolves with its base URL once it prints the address. */
+async function serve(dataDir: string, extra: string[] = []): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
+  const child = cli(['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, ...extra])
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) resolve(m[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)))
+  })
+  return { child, base, stderr: () => stderr }
+}
+
+async function untilRunning(base: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const status = await call(`${base}/status`)
+    if (status.json.jobs.running >= 1) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error('the job never started running')
+}
+
+const exited = (child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode })
+    else child.on('exit', (code, signal) => resolve({ code, signal }))
+  })
+
+describe('megaoptim keys create', () => {
+  it('prints the new key alone on stdout; usage errors are exact', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const ok = await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'Team', '--email', 'team@example.com', '--tokens', '10'])
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(/^[A-Za-z0-9]{32}\n$/)
+    const dup = await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'Team', '--email', 'team@example.com', '--tokens', '10'])
+    expect(dup.code).toBe(1)
+    expect(dup.stderr).toBe('megaoptim keys create: An account with the email team@example.com already exists. Use another --email.\n')
+    const bad = await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'X', '--email', 'x@example.com', '--tokens', 'lots'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toBe(`megaoptim keys create: --tokens must be a whole number >= -1, got "lots"\nRun 'megaoptim keys --help' for the options.\n`)
+    const missing = await run(['keys', 'create', '--name', 'X'])
+    expect(missing.stderr).toBe(`megaoptim keys create: --data-dir is required\nRun 'megaoptim keys --help' for the options.\n`)
+    const unknown = await run(['serve', '--data-dir', tmp.dir, '--port', 'http'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toBe(`megaoptim serve: --port must be a whole number from 0 to 65535, got "http"\nRun 'megaoptim serve --help' for the options.\n`)
+  })
+})
+
+describe('restarts: no job lost or left hanging', () => {
+  it('a server killed (SIGKILL) mid-job runs the job again after a restart, charging once', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const key = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'T', '--email', 't@example.com', '--tokens', '10'])).stdout.trim()
+    const first = await serve(tmp.dir, ['--job-delay', '600000'])
+    const submitted = await call(`${first.base}/v1/optimize`, {
+      key,
+      body: files({ file1: ['horse.png', fixture('horse.png')], file2: ['truncated.jpg', fixture('truncated.jpg')] }, { type: 'files' }),
+    })
+    expect(submitted.json.code).toBe(202)
+    const id = submitted.json.process_id as string
+    await untilRunning(first.base)
+    first.child.kill('SIGKILL')
+    expect(await exited(first.child)).toEqual({ code: null, signal: 'SIGKILL' })
+    // The uploads were persisted before the 202.
+    expect(existsSync(path.join(tmp.dir, 'blobs', 'uploads', id, '0'))).toBe(true)
+
+    const second = await serve(tmp.dir)
+    const done = await waitResult(`${second.base}/v1`, id, key)
+    expect(done.json).toMatchObject({ status: 'ok', code: 200, id })
+    expect(done.json.result.map((i: { success: number }) => i.success)).toEqual([1, 0])
+    expect(done.json.result[0].url.startsWith(second.base)).toBe(true)
+    expect(done.json.user.tokens).toBe(9)
+    expect(existsSync(path.join(tmp.dir, 'blobs', 'uploads', id))).toBe(false)
+    second.child.kill('SIGTERM')
+    expect(await exited(second.child)).toEqual({ code: 0, signal: null })
+  })
+
+  it('SIGTERM stops cleanly with a job in flight; it stays persisted and completes after a restart', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const key = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'T', '--email', 't@example.com', '--tokens', '-1'])).stdout.trim()
+    const first = await serve(tmp.dir, ['--job-delay', '600000'])
+    const submitted = await call(`${first.base}/v1/optimize`, {
+      key,
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }),
+    })
+    expect(submitted.json.code).toBe(202)
+    await untilRunning(first.base)
+    first.child.kill('SIGTERM')
+    expect(await exited(first.child)).toEqual({ code: 0, signal: null })
+    expect(first.stderr()).toContain('megaoptim serve: stopped')
+
+    const second = await serve(tmp.dir)
+    const done = await waitResult(`${second.base}/v1`, submitted.json.process_id, key)
+    expect(done.json.result[0].success).toBe(1)
+    second.child.kill('SIGTERM')
+    await exited(second.child)
+  })
+
+  it('a job the server crashed on twice fails with 504 after the next start and its tokens come back', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const store = await openSqliteStore(tmp.dir)
+    const account = store.createAccount({ apiKey: 'K'.repeat(32), name: 'T', email: 't@example.com', tokens: 5 })
+    const id = '11111111-2222-4333-8444-555555555555'
+    await store.blobs.put(`uploads/${id}/0`, fixture('horse.png'))
+    expect(
+      store.submitJob(
+        {
+          id,
+          apiKey: account.apiKey,
+          status: 'queued',
+          params: { compression: 'intelligent', webp: false, cmykToRgb: true, keepExif: false, maxWidth: 0, maxHeight: 0, callbackUrl: null, httpUser: null, httpPass: null },
+          inputs: [{ kind: 'file', name: 'horse.png', blob: `uploads/${id}/0` }],
+          reserved: 1,
+          attempts: 0,
+          result: null,
+          error: null,
+          createdAt: Date.now(),
+          finishedAt: null,
+        },
+        1,
+      ),
+    ).toBe(true)
+    // Two runs started and never finished: what two crashes leave behind.
+    store.startJob(id)
+    store.startJob(id)
+    store.close()
+
+    const server = createMegaOptimServer({ dataDir: tmp.dir })
+    cleanups.push(() => server.close())
+    const base = await server.listen()
+    const answer = await call(`${base}/v1/optimize/${id}/result?timeout=5`, { key: account.apiKey })
+    expect(answer.json).toEqual({ status: 'error', code: 504, errors: [expect.stringContaining('stopped 2 times while running this job')] })
+    expect((await call(`${base}/v1/users/info`, { key: account.apiKey })).json.result.tokens).toBe(5)
+    expect(existsSync(path.join(tmp.dir, 'blobs', 'uploads', id))).toBe(false)
+  })
+})
