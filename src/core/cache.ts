@@ -27,7 +27,7 @@ export type CachedOutcome =
   /** Smaller bytes (and maybe a WebP) to ship instead of the original. */
   | { outcome: 'optimized'; data: Uint8Array; webp: Uint8Array | null }
   /** Nothing worth gaining: ship the original, never ask again. */
-  | { outcome: 'no-gain'; webp: Uint8Array | null }
+  | { outcome: 'no-gain'; webp: Uint8Array | null; reason?: string }
   /** The image itself cannot be processed (e.g. truncated): ship the original, never ask again. */
   | { outcome: 'unprocessable'; reason: string }
 
@@ -156,7 +156,7 @@ function encode(key: string, entry: CachedOutcome): Buffer {
   const header: Header = {
     key,
     outcome: entry.outcome,
-    ...(entry.outcome === 'unprocessable' ? { reason: entry.reason } : {}),
+    ...(entry.outcome !== 'optimized' && entry.reason ? { reason: entry.reason } : {}),
     dataSize: data?.byteLength ?? 0,
     dataSha256: data ? sha256(data) : null,
     webpSize: webp?.byteLength ?? 0,
@@ -195,7 +195,7 @@ function decode(raw: Buffer, key: string): CachedOutcome | null {
     case 'optimized':
       return header.dataSize > 0 ? { outcome: 'optimized', data: new Uint8Array(data), webp: webpBytes } : null
     case 'no-gain':
-      return { outcome: 'no-gain', webp: webpBytes }
+      return typeof header.reason === 'string' ? { outcome: 'no-gain', webp: webpBytes, reason: header.reason } : { outcome: 'no-gain', webp: webpBytes }
     case 'unprocessable':
       return typeof header.reason === 'string' ? { outcome: 'unprocessable', reason: header.reason } : null
     default:

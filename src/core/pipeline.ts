@@ -24,6 +24,7 @@ import {
   type Logger,
 } from './report.ts'
 import { optimizeSvg, SVG_PRESET_ID } from './svg.ts'
+import { truncationReason } from './integrity.ts'
 
 export interface AssetInput {
   /** The path relative to the output directory, e.g. `assets/hero-3fa1.png`. */
@@ -110,8 +111,9 @@ export class BuildSession {
     if (wanted.length === 0) return []
     const jobs = wanted.map((asset) => {
       const kind = kindOf(normalizeFileName(asset.fileName))!
+      const broken = truncationReason(kind, asset.data)
       const contentHash = sha256(asset.data)
-      return { asset, kind, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
+      return { asset, kind, broken, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
     })
 
     let done = 0
@@ -121,6 +123,12 @@ export class BuildSession {
 
     for (const job of jobs) {
       if (shared.has(job.key)) continue
+      if (job.broken) {
+        // Never sent: a cut-short file cannot be optimized, and the check costs nothing to repeat.
+        shared.set(job.key, Promise.resolve({ result: { outcome: 'unprocessable', reason: job.broken }, cached: false, fresh: false }))
+        tick('checked')
+        continue
+      }
       const existing = inFlight.get(job.key)
       if (existing) {
         // Another build in this process is on it: reuse its outcome, count it as not ours to pay for.
@@ -151,6 +159,17 @@ export class BuildSession {
     }
     this.progress.clear()
     return results
+  }
+
+  /**
+   * Renames files already processed, for bundlers that rename assets after optimizing them (webpack's
+   * `realContentHash` puts the hash of the new bytes in the name): the report names what ships.
+   */
+  renameFiles(renamed: ReadonlyMap<string, string>): void {
+    for (const file of this.files) {
+      const to = renamed.get(file.file)
+      if (to !== undefined) file.file = normalizeFileName(to)
+    }
   }
 
   /** Ends the build: summary, JSON report, embedded server shutdown, cache pruning, `failOnError`. */
@@ -266,11 +285,13 @@ export class BuildSession {
       const smaller = outcome.data.byteLength > 0 && outcome.data.byteLength < asset.data.byteLength
       result = smaller ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp } : { outcome: 'no-gain', webp: outcome.webp }
     } else if (outcome.status === 'no-gain') {
-      result = { outcome: 'no-gain', webp: null }
+      // A compatible server may say why (`reason`); the hosted API never does.
+      const reason = (outcome as { reason?: unknown }).reason
+      result = typeof reason === 'string' && reason ? { outcome: 'no-gain', webp: null, reason } : { outcome: 'no-gain', webp: null }
     } else if (PERMANENT_ITEM_ERRORS.has(outcome.error.code)) {
-      result = { outcome: 'unprocessable', reason: outcome.error.message }
+      result = { outcome: 'unprocessable', reason: withoutName(outcome.error.message, outcome.name) }
     } else {
-      return { result: { outcome: 'failed', reason: outcome.error.message }, cached: false, fresh: false }
+      return { result: { outcome: 'failed', reason: withoutName(outcome.error.message, outcome.name) }, cached: false, fresh: false }
     }
     await this.remember(key, result)
     return { result, cached: false, fresh: true }
@@ -314,22 +335,24 @@ export class BuildSession {
   private toResult(asset: AssetInput, shared: Shared): AssetResult {
     const originalSize = asset.data.byteLength
     const file = normalizeFileName(asset.fileName)
-    const keep = (error: string | null, webp: Uint8Array | null = null): AssetResult => {
+    const keep = (error: string | null, webp: Uint8Array | null = null, note: string | null = null): AssetResult => {
       const sibling = this.options.webp && webp && webp.byteLength < originalSize ? webp : null
       return {
         fileName: asset.fileName,
         data: asset.data,
         changed: false,
         webp: sibling,
-        report: { file, originalSize, optimizedSize: originalSize, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error },
+        report: { file, originalSize, optimizedSize: originalSize, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error, note },
       }
     }
     const r = shared.result
     if (r.outcome === 'failed' || r.outcome === 'unprocessable') return keep(r.reason)
-    if (r.outcome === 'no-gain') return keep(null, r.webp)
+    if (r.outcome === 'no-gain') return keep(null, r.webp, r.reason ?? null)
     // Never ship something larger, whatever the source of the bytes said.
     if (!(r.data.byteLength < originalSize) || !sameFormat(asset.data, r.data) || !this.enoughSavings(originalSize, r.data.byteLength)) {
-      return keep(r.data.byteLength >= originalSize ? 'the optimized result was not smaller than the original' : null, r.webp)
+      if (r.data.byteLength >= originalSize) return keep('the optimized result was not smaller than the original', r.webp)
+      if (!sameFormat(asset.data, r.data)) return keep('the optimized result was not in the original format', r.webp)
+      return keep(null, r.webp, `saved less than minSavings`)
     }
     const sibling = this.options.webp && r.webp && r.webp.byteLength < r.data.byteLength ? r.webp : null
     return {
@@ -337,7 +360,7 @@ export class BuildSession {
       data: r.data,
       changed: true,
       webp: sibling,
-      report: { file, originalSize, optimizedSize: r.data.byteLength, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error: null },
+      report: { file, originalSize, optimizedSize: r.data.byteLength, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error: null, note: null },
     }
   }
 
@@ -358,6 +381,11 @@ function sameFormat(original: Uint8Array, optimized: Uint8Array): boolean {
     return 'other'
   }
   return sig(original) === sig(optimized)
+}
+
+/** The report names the file already: drop the client's leading `name: `. */
+function withoutName(text: string, name: string): string {
+  return text.startsWith(`${name}: `) ? text.slice(name.length + 2) : text
 }
 
 function baseName(fileName: string): string {

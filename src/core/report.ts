@@ -45,6 +45,8 @@ export interface FileReport {
   webpSize: number | null
   /** Why the original was kept because something failed, or null. */
   error: string | null
+  /** Why nothing was gained, when the optimizer said (e.g. "Saved 0.8% only"), or null. */
+  note: string | null
 }
 
 export interface Totals {

@@ -23,11 +23,30 @@ function outputFile(file: string, contents: Uint8Array): OutputFile {
   }
 }
 
+/** The entry points' paths as given, to watch for them in `onResolve` (nothing else goes through JS). */
+function entryPaths(entryPoints: PluginBuild['initialOptions']['entryPoints']): string[] {
+  if (!entryPoints) return []
+  if (Array.isArray(entryPoints)) return entryPoints.map((e) => (typeof e === 'string' ? e : e.in))
+  return Object.values(entryPoints)
+}
+
 export function setupEsbuild(build: PluginBuild, options: ResolvedOptions): void {
   build.initialOptions.metafile = true
+  // Metafile paths are relative to esbuild's working directory. Without `absWorkingDir` that is the
+  // process's cwd when esbuild was first imported, not necessarily now: esbuild tells it to the plugin
+  // as the `resolveDir` of each entry point.
+  let workingDir = build.initialOptions.absWorkingDir
+  const entries = entryPaths(build.initialOptions.entryPoints)
+  if (!workingDir && entries.length > 0) {
+    const exact = new RegExp(`^(?:${entries.map((e) => e.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`)
+    build.onResolve({ filter: exact }, (args) => {
+      if (args.kind === 'entry-point') workingDir = args.resolveDir
+      return undefined
+    })
+  }
   build.onEnd(async (result: BuildResult) => {
     if (result.errors.length > 0) return
-    const cwd = build.initialOptions.absWorkingDir ?? process.cwd()
+    const cwd = workingDir ?? process.cwd()
     const initial = build.initialOptions
     // Names in the report and in include/exclude are relative to the output directory.
     const base = initial.outdir

@@ -18,6 +18,7 @@ interface Source {
 interface CompilationLike {
   hooks: { processAssets: { tapPromise(options: { name: string; stage: number }, fn: (assets: Record<string, unknown>) => Promise<void>): void } }
   getAsset(name: string): { source: Source; info: Record<string, unknown> } | undefined
+  getAssets(): readonly { name: string; info: Record<string, unknown> }[]
   updateAsset(name: string, source: Source, info: (old: Record<string, unknown>) => Record<string, unknown>): void
   emitAsset(name: string, source: Source, info?: Record<string, unknown>): void
   warnings: unknown[]
@@ -26,56 +27,90 @@ interface CompilationLike {
 interface CompilerLike {
   options: { mode?: string }
   webpack: {
-    Compilation: { PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE: number }
+    Compilation: { PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE: number; PROCESS_ASSETS_STAGE_REPORT: number }
     sources: { RawSource: new (buffer: Buffer) => Source }
     WebpackError: new (message: string) => Error
   }
-  hooks: { thisCompilation: { tap(name: string, fn: (compilation: CompilationLike) => void): void } }
+  hooks: {
+    thisCompilation: { tap(name: string, fn: (compilation: CompilationLike) => void): void }
+    failed: { tap(name: string, fn: (error: Error) => void): void }
+  }
   getInfrastructureLogger(name: string): { info(...args: unknown[]): void; warn(...args: unknown[]): void }
 }
+
+/** Marks a processed image with its name at optimize time, to follow renames made at later stages. */
+const ORIGINAL_NAME = 'megaoptimName'
 
 export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, options: ResolvedOptions): void {
   const compiler = rawCompiler as unknown as CompilerLike
   const { Compilation, sources, WebpackError } = compiler.webpack
   const infrastructure = compiler.getInfrastructureLogger(NAME)
+  /** The session of the running compilation, from the optimize stage to the report stage. */
+  let open: BuildSession | null = null
+
+  async function close(compilation: CompilationLike | null): Promise<void> {
+    const session = open
+    open = null
+    if (!session) return
+    const failure = await finishCollectingFailure(session)
+    if (failure && compilation) compilation.errors.push(new WebpackError(failure))
+  }
 
   compiler.hooks.thisCompilation.tap(NAME, (compilation) => {
     // Dev servers and `mode: 'development'`/'none' builds are left alone.
     if (compiler.options.mode !== 'production') return
-    compilation.hooks.processAssets.tapPromise(
-      { name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE },
-      async (assets) => {
-        const logger: Logger = {
-          info: (message) => infrastructure.info(message),
-          // In the compilation's warnings, so they show in the stats like any other build warning.
-          warn: (message) => compilation.warnings.push(new WebpackError(message)),
-        }
-        const session = new BuildSession(options, { logger })
-        try {
-          const inputs = Object.keys(assets)
-            .filter((name) => session.wants(name))
-            .map((name) => ({ name, asset: compilation.getAsset(name) }))
-            .filter(({ asset }) => asset && !asset.info.megaoptim)
-            .map(({ name, asset }) => ({ fileName: name, data: new Uint8Array(asset!.source.buffer()) }))
-          const results = await session.process(inputs)
-          for (const result of results) {
-            if (result.changed) {
-              compilation.updateAsset(result.fileName, new sources.RawSource(Buffer.from(result.data)), (info) => ({
-                ...info,
-                minimized: true,
-                megaoptim: true,
-              }))
-            }
-            const sibling = `${result.fileName}.webp`
-            if (result.webp && !compilation.getAsset(sibling)) {
-              compilation.emitAsset(sibling, new sources.RawSource(Buffer.from(result.webp)), { megaoptim: true, minimized: true })
-            }
+
+    compilation.hooks.processAssets.tapPromise({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE }, async (assets) => {
+      const logger: Logger = {
+        info: (message) => infrastructure.info(message),
+        // In the compilation's warnings, so they show in the stats like any other build warning.
+        warn: (message) => compilation.warnings.push(new WebpackError(message)),
+      }
+      await close(compilation) // a previous compilation that never reached the report stage
+      const session = new BuildSession(options, { logger })
+      open = session
+      try {
+        const inputs = Object.keys(assets)
+          .filter((name) => session.wants(name))
+          .map((name) => ({ name, asset: compilation.getAsset(name) }))
+          .filter(({ asset }) => asset && asset.info[ORIGINAL_NAME] === undefined)
+          .map(({ name, asset }) => ({ fileName: name, data: new Uint8Array(asset!.source.buffer()) }))
+        const results = await session.process(inputs)
+        for (const result of results) {
+          const name = result.fileName
+          const source = compilation.getAsset(name)!.source
+          compilation.updateAsset(name, result.changed ? new sources.RawSource(Buffer.from(result.data)) : source, (info) => ({
+            ...info,
+            ...(result.changed ? { minimized: true } : {}),
+            [ORIGINAL_NAME]: name,
+          }))
+          const sibling = `${name}.webp`
+          if (result.webp && !compilation.getAsset(sibling)) {
+            compilation.emitAsset(sibling, new sources.RawSource(Buffer.from(result.webp)), { minimized: true, [ORIGINAL_NAME]: sibling })
           }
-        } finally {
-          const failure = await finishCollectingFailure(session)
-          if (failure) compilation.errors.push(new WebpackError(failure))
         }
-      },
-    )
+      } catch (error) {
+        await close(compilation)
+        throw error
+      }
+    })
+
+    // After realContentHash has renamed what changed: report under the names that ship, then finish.
+    compilation.hooks.processAssets.tapPromise({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_REPORT }, async () => {
+      const session = open
+      if (!session) return
+      const renamed = new Map<string, string>()
+      for (const asset of compilation.getAssets()) {
+        const original = asset.info[ORIGINAL_NAME]
+        if (typeof original === 'string' && original !== asset.name) renamed.set(original, asset.name)
+      }
+      session.renameFiles(renamed)
+      await close(compilation)
+    })
+  })
+
+  // A compilation that failed before the report stage still stops the embedded server.
+  compiler.hooks.failed.tap(NAME, () => {
+    void close(null)
   })
 }

@@ -1,0 +1,245 @@
+/**
+ * End-to-end helpers: copy the fixture app to a temp dir, build it with a real bundler and the plugin,
+ * then look at what came out (file tree, image validity and dimensions, references from JS and CSS).
+ */
+import { cp, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Options } from '../../src/core/options.ts'
+import { fixtureAssets } from './fixture-assets.ts'
+
+export type BundlerName = 'vite' | 'rollup' | 'rolldown' | 'webpack' | 'rspack' | 'esbuild'
+export const BUNDLERS: BundlerName[] = ['vite', 'rollup', 'rolldown', 'webpack', 'rspack', 'esbuild']
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+export const FIXTURE = path.resolve(here, '../fixtures/app')
+const BROKEN = path.resolve(here, '../fixtures/broken/truncated.jpg')
+export const TMP = path.resolve(here, '../.tmp')
+
+/** Every image of the fixture, by the name it is emitted under (before any hash). */
+export const SOURCE_IMAGES: Record<string, string> = {
+  horse: 'src/images/horse.png',
+  rocket: 'src/images/rocket.jpg',
+  no_time_for_that_tiny: 'src/images/no_time_for_that_tiny.gif',
+  palette: 'src/images/palette.png',
+  badge: 'src/images/badge.svg',
+  truncated: 'src/images/truncated.jpg',
+  green: 'public/img/green.png',
+  mark: 'public/img/mark.svg',
+}
+
+/** A fresh copy of the fixture app; with `broken`, it also imports a truncated JPEG. */
+export async function prepareApp(label: string, { broken = false } = {}): Promise<string> {
+  await mkdir(TMP, { recursive: true })
+  const root = await mkdtemp(path.join(TMP, `${label}-`))
+  await cp(FIXTURE, root, { recursive: true })
+  if (broken) {
+    await cp(BROKEN, path.join(root, 'src/images/truncated.jpg'))
+    const main = path.join(root, 'src/main.js')
+    const code = await readFile(main, 'utf8')
+    await writeFile(main, `import broken from './images/truncated.jpg'\n${code}\nconsole.log(broken)\n`)
+  }
+  return root
+}
+
+export interface BuildOutcome {
+  outDir: string
+  /** Every warning the bundler reported (the plugin's included). */
+  warnings: string[]
+}
+
+const IMAGE_TEST = /\.(png|jpe?g|gif|svg)$/i
+
+export async function buildWith(bundler: BundlerName, root: string, options: Options, name = 'dist'): Promise<BuildOutcome> {
+  const outDir = path.join(root, name)
+  const warnings: string[] = []
+  const entry = path.join(root, 'src/main.js')
+  switch (bundler) {
+    case 'vite': {
+      const { build, createLogger } = await import('vite')
+      const { default: megaoptim } = await import('../../src/vite.ts')
+      const logger = createLogger('silent')
+      logger.warn = (msg) => void warnings.push(msg)
+      logger.warnOnce = (msg) => void warnings.push(msg)
+      await build({
+        root,
+        configFile: false,
+        logLevel: 'silent',
+        customLogger: logger,
+        build: { outDir, emptyOutDir: true, assetsInlineLimit: 0, minify: false },
+        plugins: [megaoptim(options)],
+      })
+      break
+    }
+    case 'rollup': {
+      const { rollup } = await import('rollup')
+      const { default: megaoptim } = await import('../../src/rollup.ts')
+      const bundle = await rollup({
+        input: entry,
+        plugins: [fixtureAssets(), megaoptim(options)],
+        onLog: (level, log) => void (level === 'warn' && warnings.push(log.message)),
+      })
+      try {
+        await bundle.write({ dir: outDir, format: 'es', assetFileNames: 'assets/[name]-[hash][extname]' })
+      } finally {
+        await bundle.close()
+      }
+      break
+    }
+    case 'rolldown': {
+      const { rolldown } = await import('rolldown')
+      const { default: megaoptim } = await import('../../src/rolldown.ts')
+      const bundle = await rolldown({
+        input: entry,
+        plugins: [fixtureAssets(), megaoptim(options)],
+        onLog: (level, log) => void (level === 'warn' && warnings.push(log.message)),
+      })
+      try {
+        await bundle.write({ dir: outDir, format: 'es', assetFileNames: 'assets/[name]-[hash][extname]' })
+      } finally {
+        await bundle.close()
+      }
+      break
+    }
+    case 'webpack':
+    case 'rspack': {
+      const common = {
+        mode: 'production' as const,
+        context: root,
+        entry: './src/main.js',
+        devtool: false as const,
+        output: { path: outDir, clean: true, assetModuleFilename: 'assets/[name]-[contenthash:8][ext]' },
+        optimization: { minimize: false },
+        infrastructureLogging: { level: 'warn' as const },
+      }
+      let compiler
+      if (bundler === 'webpack') {
+        const { default: webpack } = await import('webpack')
+        const { default: megaoptim } = await import('../../src/webpack.ts')
+        compiler = webpack({
+          ...common,
+          experiments: { css: true },
+          module: { rules: [{ test: IMAGE_TEST, type: 'asset/resource' }] },
+          plugins: [megaoptim(options)],
+        })
+      } else {
+        const { rspack } = await import('@rspack/core')
+        const { default: megaoptim } = await import('../../src/rspack.ts')
+        compiler = rspack({
+          ...common,
+          module: { rules: [{ test: IMAGE_TEST, type: 'asset/resource' }, { test: /\.css$/, type: 'css/auto' }] },
+          plugins: [megaoptim(options)],
+        })
+      }
+      const stats = await new Promise<{ hasErrors(): boolean; toJson(o: unknown): { errors?: { message: string }[]; warnings?: { message: string }[] } }>(
+        (resolve, reject) => {
+          ;(compiler as unknown as { run(cb: (err: Error | null, stats: unknown) => void): void }).run((err, result) => {
+            ;(compiler as unknown as { close(cb: () => void): void }).close(() => {})
+            if (err) reject(err)
+            else resolve(result as never)
+          })
+        },
+      )
+      const json = stats.toJson({ all: false, errors: true, warnings: true })
+      warnings.push(...(json.warnings ?? []).map((w) => w.message))
+      if (stats.hasErrors()) throw new Error((json.errors ?? []).map((e) => e.message).join('\n'))
+      break
+    }
+    case 'esbuild': {
+      const esbuild = await import('esbuild')
+      const { default: megaoptim } = await import('../../src/esbuild.ts')
+      const result = await esbuild.build({
+        entryPoints: [entry],
+        bundle: true,
+        outdir: outDir,
+        format: 'esm',
+        assetNames: 'assets/[name]-[hash]',
+        loader: { '.png': 'file', '.jpg': 'file', '.gif': 'file', '.svg': 'file' },
+        logLevel: 'silent',
+        plugins: [megaoptim(options)],
+      })
+      warnings.push(...result.warnings.map((w) => w.text))
+      break
+    }
+  }
+  return { outDir, warnings }
+}
+
+/** Sorted forward-slash paths of every file under `dir`. */
+export async function fileTree(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort()
+}
+
+/** The tree with content hashes replaced, so a snapshot names files without depending on bytes. */
+export function withoutHashes(tree: string[]): string[] {
+  // Every bundler here is set to 8-character hashes after a dash (Vite's may contain '-' or '_').
+  return tree.map((f) => f.replace(/-[A-Za-z0-9_-]{8}(?=\.)/g, '-[hash]')).sort()
+}
+
+/** The fixture source an emitted image came from, or null. */
+export function sourceOf(root: string, emitted: string): string | null {
+  const base = path.posix.basename(emitted)
+  if (!IMAGE_TEST.test(base)) return null
+  for (const [stem, source] of Object.entries(SOURCE_IMAGES)) {
+    if (base.startsWith(stem) && path.extname(base) === path.extname(source)) return path.join(root, source)
+  }
+  return null
+}
+
+export interface ImageCheck {
+  file: string
+  source: string
+  before: number
+  after: number
+}
+
+/** Every emitted image: smaller or unchanged, decodable, same dimensions as its source. */
+export async function checkImages(root: string, outDir: string): Promise<ImageCheck[]> {
+  const { default: sharp } = await import('sharp')
+  const checks: ImageCheck[] = []
+  for (const file of await fileTree(outDir)) {
+    const source = sourceOf(root, file)
+    if (!source) continue
+    const emitted = await readFile(path.join(outDir, file))
+    const original = await readFile(source)
+    if (emitted.byteLength > original.byteLength) throw new Error(`${file} grew: ${original.byteLength} -> ${emitted.byteLength}`)
+    if (!source.endsWith('truncated.jpg')) {
+      const [a, b] = await Promise.all([sharp(original).metadata(), sharp(emitted).metadata()])
+      if (a.width !== b.width || a.height !== b.height || a.format !== b.format) {
+        throw new Error(`${file}: ${a.format} ${a.width}x${a.height} became ${b.format} ${b.width}x${b.height}`)
+      }
+      await sharp(emitted).raw().toBuffer() // decodes fully, not just the header
+    }
+    checks.push({ file, source: path.relative(root, source), before: original.byteLength, after: emitted.byteLength })
+  }
+  return checks
+}
+
+/** Image names referenced from the emitted JS and CSS, each checked to exist in the output. */
+export async function checkReferences(outDir: string): Promise<{ fromJs: string[]; fromCss: string[]; missing: string[] }> {
+  const tree = await fileTree(outDir)
+  const basenames = new Set(tree.map((f) => path.posix.basename(f)))
+  // webpack keeps module ids such as "./src/images/horse.png" in its output: those are not URLs.
+  const refs = (text: string) =>
+    [...text.matchAll(/([\w@%./-]*?)([\w@%-]+(?:\.[\w-]+)*\.(?:png|jpe?g|gif|svg|webp))\b/gi)]
+      .filter((m) => !/(^|\/)src\/$/.test(m[1]!) && !m[1]!.includes('/src/'))
+      .map((m) => m[2]!)
+  const fromJs = new Set<string>()
+  const fromCss = new Set<string>()
+  for (const file of tree) {
+    if (!/\.(m?js|css|html)$/.test(file)) continue
+    // Comments may name source files (esbuild writes `// src/images/horse.png`): only code counts.
+    const text = (await readFile(path.join(outDir, file), 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
+    for (const ref of refs(text)) (file.endsWith('.css') ? fromCss : fromJs).add(ref)
+  }
+  const missing = [...fromJs, ...fromCss].filter((ref) => !basenames.has(ref))
+  return { fromJs: [...fromJs].sort(), fromCss: [...fromCss].sort(), missing }
+}
+
+export async function sizeOf(file: string): Promise<number> {
+  return (await stat(file)).size
+}

@@ -1,0 +1,3 @@
+import { bundlerSuite } from './suite.ts'
+
+bundlerSuite('rolldown')
