@@ -39,7 +39,7 @@ describe('the MegaOptim client against the compatible server', () => {
     for (const [i, o] of outcomes.entries()) {
       if (o.status !== 'optimized') continue
       const original = inputs[i]!
-      const originalBytes = 'data' in original ? original.data : fixture('horse.png')
+      const originalBytes: Buffer = 'data' in original && original.data ? original.data : fixture('horse.png')
       const before = await sharp(originalBytes).metadata()
       const after = await sharp(o.data).metadata()
       expect(after.format).toBe(before.format)
