@@ -1,4 +1,4 @@
-import { randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto'
+import { randomBytes, randomInt, scrypt } from 'node:crypto'
 import { promisify } from 'node:util'
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
@@ -10,10 +10,6 @@ export function generateApiKey(): string {
   return key
 }
 
-export function isWellFormedApiKey(value: string): boolean {
-  return /^[A-Za-z0-9]{32}$/.test(value)
-}
-
 /** A random, URL-safe, unguessable path segment for capability download URLs. */
 export function generateCapability(): string {
   return randomBytes(16).toString('hex')
@@ -21,15 +17,9 @@ export function generateCapability(): string {
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>
 
+/** Registration stores a salted scrypt hash; the server never needs the password back. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16)
   const hash = await scryptAsync(password, salt, 32)
   return `scrypt$${salt.toString('hex')}$${hash.toString('hex')}`
-}
-
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [, saltHex, hashHex] = stored.split('$')
-  if (!saltHex || !hashHex) return false
-  const hash = await scryptAsync(password, Buffer.from(saltHex, 'hex'), 32)
-  return timingSafeEqual(hash, Buffer.from(hashHex, 'hex'))
 }

@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { request } from 'undici'
+import { startEmbeddedServer } from '../../src/server.ts'
+import { createOutboundAgent } from '../../src/server/net-guard.ts'
+import { resolveServerOptions } from '../../src/server/options.ts'
+import { openSqliteStore } from '../../src/server/store/sqlite.ts'
+import { call, files, fixture, localServer, startServer, tempDir, waitResult } from './helpers.ts'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+describe('startEmbeddedServer()', () => {
+  it('listens on loopback with an unlimited key and a rate limit no build reaches', async () => {
+    const embedded = await startEmbeddedServer()
+    cleanups.push(() => embedded.close())
+    expect(embedded.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
+    expect(embedded.apiKey).toMatch(/^[A-Za-z0-9]{32}$/)
+    const answers = await Promise.all(Array.from({ length: 200 }, () => call(`${embedded.endpoint}/users/info`, { key: embedded.apiKey })))
+    expect(answers.every((a) => a.json.code === 200)).toBe(true)
+    expect(answers[0]!.json.result.tokens).toBe(-1)
+    expect(embedded.stats.requests['GET /v1/users/info']).toBe(200)
+
+    const submitted = await call(`${embedded.endpoint}/optimize`, {
+      key: embedded.apiKey,
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }),
+    })
+    const done = await waitResult(embedded.endpoint, submitted.json.process_id, embedded.apiKey)
+    expect(done.json.result[0].success).toBe(1)
+    expect(done.json.user.tokens).toBe(-1)
+  })
+
+  it('close() answers pending long-polls and does not wait for a job that cannot finish soon', async () => {
+    const embedded = await startEmbeddedServer({ jobDelayMs: 600_000 })
+    const submitted = await call(`${embedded.endpoint}/optimize`, {
+      key: embedded.apiKey,
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }),
+    })
+    const poll = call(`${embedded.endpoint}/optimize/${submitted.json.process_id}/result?timeout=300`, { key: embedded.apiKey })
+    // Let the poll reach the server before closing.
+    await new Promise((r) => setTimeout(r, 100))
+    await embedded.close()
+    expect((await poll).json).toEqual({ status: 'processing', code: 202, process_id: submitted.json.process_id })
+    await embedded.close()
+  })
+
+  it('close() lets a running item finish and settles its job', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const s = await startServer({ dataDir: tmp.dir }, 5)
+    const submitted = await call(`${s.endpoint}/optimize`, {
+      key: s.key,
+      body: files({ file: ['rocket.jpg', fixture('rocket.jpg')] }, { type: 'file' }),
+    })
+    expect(submitted.json.code).toBe(202)
+    let active = 0
+    for (let i = 0; i < 500 && active === 0; i++) {
+      active = (await call(`${s.base}/status`)).json.jobs.activeItems
+      if (active === 0) await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(active).toBe(1)
+    await s.close()
+    const store = await openSqliteStore(tmp.dir)
+    try {
+      const job = store.getJob(submitted.json.process_id)
+      expect(job?.status).toBe('done')
+      expect(job?.result?.[0]?.success).toBe(1)
+      expect(store.getAccount(s.key)?.tokens).toBe(4)
+    } finally {
+      store.close()
+    }
+  })
+})
+
+describe('health rate limit', () => {
+  it('/ping and /status are limited per IP at their own rate', async () => {
+    const s = await startServer({ healthRateLimit: 2 })
+    cleanups.push(() => s.close())
+    expect((await call(`${s.base}/ping`)).json.code).toBe(200)
+    expect((await call(`${s.base}/ping`)).json.code).toBe(200)
+    const limited = await call(`${s.base}/ping`)
+    expect(limited.json.code).toBe(429)
+    expect(limited.headers['retry-after']).toBeDefined()
+    expect((await call(`${s.base}/status`)).json.code).toBe(200)
+  })
+})
+
+describe('the outbound agent', () => {
+  it('re-checks addresses at connect time (a name that resolves to loopback is refused by the agent itself)', async () => {
+    const target = await localServer((_req, res) => res.end('secret'))
+    cleanups.push(() => target.close())
+    const agent = createOutboundAgent({ allowPrivateUrls: false, timeoutMs: 5_000 })
+    cleanups.push(() => agent.close())
+    const port = new URL(target.url).port
+    await expect(request(`http://localhost:${port}/`, { dispatcher: agent })).rejects.toThrow(/loopback, private or link-local/)
+    expect(target.hits).toBe(0)
+    const open = createOutboundAgent({ allowPrivateUrls: true, timeoutMs: 5_000 })
+    cleanups.push(() => open.close())
+    const res = await request(`http://localhost:${port}/`, { dispatcher: open })
+    expect(await res.body.text()).toBe('secret')
+  })
+})
+
+describe('options', () => {
+  it('are validated with exact messages and never mutated', () => {
+    expect(() => resolveServerOptions({ rateLimit: 0 })).toThrow('rateLimit must be a whole number >= 1, got 0')
+    expect(() => resolveServerOptions({ workers: 1.5 })).toThrow('workers must be a whole number >= 1, got 1.5')
+    expect(() => resolveServerOptions({ publicUrl: 'ftp://x' })).toThrow('publicUrl must be an http(s) URL, got "ftp://x"')
+    expect(() => resolveServerOptions({ dataDir: '' })).toThrow('dataDir must be a non-empty string, got ""')
+    const input = { rateLimit: 10, callbackRetryDelaysMs: [1, 2] }
+    const resolved = resolveServerOptions(input)
+    resolved.callbackRetryDelaysMs.push(3)
+    expect(input).toEqual({ rateLimit: 10, callbackRetryDelaysMs: [1, 2] })
+    expect(resolveServerOptions({ publicUrl: 'https://img.example.com/' }).publicUrl).toBe('https://img.example.com')
+  })
+})
