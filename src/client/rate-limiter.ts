@@ -3,12 +3,13 @@
  *
  * Why spacing and not windows: p-queue's fixed windows let `intervalCap` tasks run at the end of one window
  * and `intervalCap` more at the start of the next, twice the limit in a short span. Instead every endpoint
- * gets `intervalCap: 1` in strict (sliding) mode with `interval = ceil(perMs / requests × (1 + SAFETY))`.
- * Two starts are then always at least `interval` apart, so any window of `perMs` holds at most
- * `floor(perMs / interval) + 1 <= requests` starts (as `interval × requests > perMs`), whatever the server's
- * window alignment. SAFETY leaves room for arrival jitter between client and server: the server sees request
- * `requests + 1` at least `SAFETY × perMs` after request 1, even if request 1 was delayed by that much.
- * The cost is SAFETY (3%) of the throughput; the long-run rate is `requests / perMs / (1 + SAFETY)`.
+ * gets `intervalCap: 1` in strict (sliding) mode with `interval = ceil((perMs + margin) / requests)`, where
+ * `margin = max(2% of perMs, 50 ms)`. Two starts are then always at least `interval` apart, so any window of
+ * `perMs` holds at most `floor(perMs / interval) + 1 <= requests` starts (as `interval × requests > perMs`),
+ * whatever the server's window alignment. The margin leaves room for arrival jitter between client and
+ * server: the server sees request `requests + 1` at least `margin` after request 1, even if request 1 was
+ * delayed on the way by almost that much (a cold connection, a busy event loop, the internet).
+ * The cost is about 2% of the throughput.
  *
  * A `Retry-After` pauses the whole endpoint (not only the request that got it), so queued requests don't
  * run into the same wall.
@@ -16,10 +17,11 @@
 import PQueue from 'p-queue'
 import type { RateLimitSpec } from './types.ts'
 
-export const RATE_SAFETY = 0.03
+export const RATE_MARGIN = { fraction: 0.02, minMs: 50 }
 
 export function spacingMs(spec: RateLimitSpec): number {
-  return Math.ceil((spec.perMs / spec.requests) * (1 + RATE_SAFETY))
+  const margin = Math.max(spec.perMs * RATE_MARGIN.fraction, RATE_MARGIN.minMs)
+  return Math.ceil((spec.perMs + margin) / spec.requests)
 }
 
 export class EndpointLimiter {

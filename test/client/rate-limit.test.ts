@@ -54,14 +54,15 @@ test('a client set above the server limit gets 429s, honours Retry-After and los
   expect(client.stats.rateLimited).toBe(api.rateLimited)
 })
 
-test('spacing makes any window of perMs hold at most `requests` starts, with a margin', () => {
+test('spacing makes any window of perMs hold at most `requests` starts, with a margin for jitter', () => {
   for (const [requests, perMs] of [[120, 60_000], [6, 1000], [1, 1000], [7, 1000], [1000, 1000]] as const) {
     const s = spacingMs({ requests, perMs })
     // Starts at 0, s, 2s, ...: a closed window of perMs holds floor(perMs / s) + 1 of them.
     expect(Math.floor(perMs / s) + 1).toBeLessThanOrEqual(requests)
-    expect(s * requests).toBeGreaterThan(perMs)
+    // Request `requests + 1` comes at least the margin after request 1: room for arrival jitter.
+    expect(s * requests - perMs).toBeGreaterThanOrEqual(Math.max(perMs * 0.02, 50))
   }
-  expect(spacingMs({ requests: 120, perMs: 60_000 })).toBe(515)
+  expect(spacingMs({ requests: 120, perMs: 60_000 })).toBe(510)
 })
 
 test('the limiter starts tasks at least `spacing` apart, and a pause holds everything back', async () => {

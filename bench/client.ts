@@ -1,0 +1,141 @@
+/**
+ * `npm run bench -- client`: throughput of the client against the loopback fake API, which enforces a
+ * rate limit (sliding window on arrivals, per endpoint) and takes time to process each job.
+ *
+ * Time is scaled down 6x so a run stays under a minute: the hosted API's 120 requests / 60 s becomes
+ * 60 requests / 10 s (the same 2 requests per second... times 3), and a job's ~2 s of processing becomes
+ * 333 ms. The ceiling is the limit × 5 images per request. In the same run, the official clients' pattern
+ * (one image per request, strictly one after another: optimize → poll result → download) runs against
+ * the same server for comparison.
+ */
+import { Blob } from 'node:buffer'
+import { readFileSync } from 'node:fs'
+import { FormData, request } from 'undici'
+import { MegaOptimClient } from '../src/client.ts'
+import { startFakeApi } from '../test/helpers/fake-api.ts'
+
+const WINDOW_MS = 10_000
+const REQUESTS_PER_WINDOW = 60
+const PROCESSING_MS = 333
+const CLIENT_IMAGES = 900
+const OFFICIAL_SECONDS = 10
+
+const png = new Uint8Array(readFileSync(new URL('../test/client/fixtures/palette_color.png', import.meta.url)))
+const images = (n: number, tag: string) =>
+  Array.from({ length: n }, (_, i) => {
+    const data = new Uint8Array(png.length + 8)
+    data.set(png)
+    new DataView(data.buffer).setUint32(png.length, i)
+    data.set(new TextEncoder().encode(tag.slice(0, 4)), png.length + 4)
+    return { name: `${tag}-${i}.png`, data }
+  })
+
+const ceilingPerMin = (REQUESTS_PER_WINDOW / WINDOW_MS) * 60_000 * 5
+
+interface Row {
+  pattern: string
+  images: number
+  seconds: number
+  perMin: number
+  limited: number
+  requests: number
+  failed: number
+  maxInWindow: number
+}
+
+async function runClient(): Promise<Row> {
+  const api = await startFakeApi({ rateLimit: { requests: REQUESTS_PER_WINDOW, perMs: WINDOW_MS }, processingMs: PROCESSING_MS })
+  const client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { requests: REQUESTS_PER_WINDOW, perMs: WINDOW_MS } })
+  const t0 = performance.now()
+  const outcomes = await client.optimize(images(CLIENT_IMAGES, 'client'))
+  const seconds = (performance.now() - t0) / 1000
+  const optimized = outcomes.filter((o) => o.status === 'optimized').length
+  const row: Row = {
+    pattern: 'this client: batches of 5, paced',
+    images: optimized,
+    seconds,
+    perMin: (optimized / seconds) * 60,
+    limited: api.rateLimited,
+    requests: client.stats.requests,
+    failed: outcomes.length - optimized,
+    maxInWindow: Math.max(api.maxInWindow('optimize', WINDOW_MS), api.maxInWindow('result', WINDOW_MS)),
+  }
+  await client.close()
+  await api.close()
+  return row
+}
+
+/** What the official Node/Python/PHP clients do: one file per request, one after another, no pacing. */
+async function runOfficialPattern(): Promise<Row> {
+  const api = await startFakeApi({ rateLimit: { requests: REQUESTS_PER_WINDOW, perMs: WINDOW_MS }, processingMs: PROCESSING_MS })
+  const headers = { 'x-api-key': api.apiKey }
+  const post = async (path: string, body?: FormData) => {
+    const res = await request(`${api.endpoint}${path}`, { method: 'POST', headers, body })
+    return (await res.body.json()) as { code: number; process_id?: string; result?: Array<{ url: string }> }
+  }
+  let optimized = 0
+  let failed = 0
+  let requests = 0
+  const t0 = performance.now()
+  for (const image of images(10_000, 'official')) {
+    if (performance.now() - t0 >= OFFICIAL_SECONDS * 1000) break
+    const form = new FormData()
+    form.append('type', 'file')
+    form.append('file', new Blob([image.data]), image.name)
+    const submitted = await post('/optimize', form)
+    requests++
+    if (submitted.code !== 202 || !submitted.process_id) {
+      failed++
+      continue
+    }
+    let answer
+    do {
+      answer = await post(`/optimize/${submitted.process_id}/result?timeout=300`)
+      requests++
+    } while (answer.code === 202)
+    const url = answer.result?.[0]?.url
+    if (answer.code !== 200 || !url) {
+      failed++
+      continue
+    }
+    const res = await request(url)
+    await res.body.arrayBuffer()
+    if (res.statusCode === 200) optimized++
+    else failed++
+  }
+  const seconds = (performance.now() - t0) / 1000
+  const row: Row = {
+    pattern: 'official pattern: 1 per request, sequential',
+    images: optimized,
+    seconds,
+    perMin: (optimized / seconds) * 60,
+    limited: api.rateLimited,
+    requests,
+    failed,
+    maxInWindow: Math.max(api.maxInWindow('optimize', WINDOW_MS), api.maxInWindow('result', WINDOW_MS)),
+  }
+  await api.close()
+  return row
+}
+
+console.log(
+  `server: ${REQUESTS_PER_WINDOW} requests per ${WINDOW_MS / 1000} s per endpoint (sliding window), ${PROCESSING_MS} ms per job; ` +
+    `ceiling ${ceilingPerMin} images/min (limit × 5 per request)`,
+)
+const rows = [await runClient(), await runOfficialPattern()]
+const table = rows.map((r) => ({
+  pattern: r.pattern,
+  images: r.images,
+  failed: r.failed,
+  seconds: r.seconds.toFixed(1),
+  'images/min': Math.round(r.perMin),
+  'ceiling/min': ceilingPerMin,
+  ratio: (r.perMin / ceilingPerMin).toFixed(3),
+  '429s': r.limited,
+  requests: r.requests,
+  [`max req in any ${WINDOW_MS / 1000} s`]: r.maxInWindow,
+}))
+console.table(table)
+const ours = rows[0]!
+const verdict = ours.perMin / ceilingPerMin >= 0.95 && ours.limited === 0 ? 'met' : 'NOT met'
+console.log(`target (>= 0.95 of the ceiling with zero 429s): ${verdict}; speed-up over the official pattern: ${(ours.perMin / rows[1]!.perMin).toFixed(1)}x`)
