@@ -2,7 +2,7 @@
  * End-to-end helpers: copy the fixture app to a temp dir, build it with a real bundler and the plugin,
  * then look at what came out (file tree, image validity and dimensions, references from JS and CSS).
  */
-import { cp, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Options } from '../../src/core/options.ts'
@@ -42,6 +42,14 @@ export async function prepareApp(label: string, { broken = false } = {}): Promis
   return root
 }
 
+/** Removes temp apps whose names start with one of `prefixes` (set KEEP_E2E_OUTPUT=1 to keep them). */
+export async function cleanTmp(prefixes: string[]): Promise<void> {
+  if (process.env.KEEP_E2E_OUTPUT) return
+  for (const name of await readdir(TMP).catch(() => [] as string[])) {
+    if (prefixes.some((p) => name.startsWith(p))) await rm(path.join(TMP, name), { recursive: true, force: true })
+  }
+}
+
 export interface BuildOutcome {
   outDir: string
   /** Every warning the bundler reported (the plugin's included). */
@@ -50,7 +58,7 @@ export interface BuildOutcome {
 
 const IMAGE_TEST = /\.(png|jpe?g|gif|svg)$/i
 
-export async function buildWith(bundler: BundlerName, root: string, options: Options, name = 'dist'): Promise<BuildOutcome> {
+export async function buildWith(bundler: BundlerName, root: string, options: Options, name = 'dist', infos: string[] = []): Promise<BuildOutcome> {
   const outDir = path.join(root, name)
   const warnings: string[] = []
   const entry = path.join(root, 'src/main.js')
@@ -61,6 +69,7 @@ export async function buildWith(bundler: BundlerName, root: string, options: Opt
       const logger = createLogger('silent')
       logger.warn = (msg) => void warnings.push(msg)
       logger.warnOnce = (msg) => void warnings.push(msg)
+      logger.info = (msg) => void infos.push(msg)
       await build({
         root,
         configFile: false,

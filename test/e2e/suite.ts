@@ -3,11 +3,11 @@
  * real compatible server on loopback (port 0), with real images.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { createMegaOptimServer, type MegaOptimServerHandle } from '../../src/server.ts'
 import type { BuildReport } from '../../src/core/report.ts'
-import { buildWith, checkImages, checkReferences, fileTree, prepareApp, SOURCE_IMAGES, withoutHashes, type BundlerName } from './harness.ts'
+import { buildWith, checkImages, cleanTmp, checkReferences, fileTree, prepareApp, SOURCE_IMAGES, withoutHashes, type BundlerName } from './harness.ts'
 
 /** Emitted images that are markup, optimized locally with svgo (never sent, so never failed by the API). */
 const isSvg = (file: string) => file.endsWith('.svg')
@@ -156,14 +156,7 @@ export function bundlerSuite(bundler: BundlerName): void {
     })
 
     afterAll(async () => {
-      // Set KEEP_E2E_OUTPUT=1 to keep the built apps for a look.
-      if (process.env.KEEP_E2E_OUTPUT) return
-      for (const label of ['main', 'broken', 'badkey', 'broke', 'fail']) {
-        const tmp = path.resolve('test/.tmp')
-        for (const name of await readdir(tmp).catch(() => [] as string[])) {
-          if (name.startsWith(`${bundler}-${label}-`)) await rm(path.join(tmp, name), { recursive: true, force: true })
-        }
-      }
+      await cleanTmp(['main', 'broken', 'badkey', 'broke', 'fail'].map((label) => `${bundler}-${label}-`))
     })
   })
 }

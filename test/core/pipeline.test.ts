@@ -1,0 +1,174 @@
+/**
+ * The pipeline on its own: a BuildSession fed real images, optimized by the real compatible server on
+ * loopback, with a real cache directory.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { createMegaOptimServer, type MegaOptimServerHandle } from '../../src/server.ts'
+import { cacheKey, ImageCache, sha256 } from '../../src/core/cache.ts'
+import { backendIdentity } from '../../src/core/optimizer.ts'
+import { resolveOptions, type Options } from '../../src/core/options.ts'
+import { BuildError, BuildSession } from '../../src/core/pipeline.ts'
+import type { BuildReport } from '../../src/core/report.ts'
+
+const images = path.resolve('test/fixtures/app/src/images')
+const tmpRoot = path.resolve('test/.tmp')
+let server: MegaOptimServerHandle
+let apiKey: string
+let dir: string
+let horse: Uint8Array
+let rocket: Uint8Array
+let badge: Uint8Array
+
+const silent = { logger: { info: () => {}, warn: () => {} }, progress: false }
+
+beforeAll(async () => {
+  server = createMegaOptimServer({ rateLimit: 100_000 })
+  await server.listen({ host: '127.0.0.1', port: 0 })
+  apiKey = (await server.createAccount({ name: 'ci', email: 'ci@example.com', tokens: -1 })).apiKey
+  horse = new Uint8Array(await readFile(path.join(images, 'horse.png')))
+  rocket = new Uint8Array(await readFile(path.join(images, 'rocket.jpg')))
+  badge = new Uint8Array(await readFile(path.join(images, 'badge.svg')))
+})
+afterAll(async () => {
+  await server?.close()
+})
+beforeEach(async (context) => {
+  await mkdir(tmpRoot, { recursive: true })
+  dir = await mkdtemp(path.join(tmpRoot, 'pipeline-'))
+  context.onTestFinished(() => rm(dir, { recursive: true, force: true }))
+})
+
+function session(options: Options = {}, logger = silent.logger) {
+  const resolved = resolveOptions({ apiKey, endpoint: server.endpoint, compression: 'lossless', cache: path.join(dir, 'cache'), ...options })
+  return new BuildSession(resolved, { ...silent, logger })
+}
+
+describe('BuildSession', () => {
+  it('optimizes, reports every field, and writes a JSON report without the key', async () => {
+    const s = session({ report: path.join(dir, 'report.json'), webp: true })
+    const results = await s.process([
+      { fileName: 'assets/horse.png', data: horse },
+      { fileName: 'assets/badge.svg', data: badge },
+      { fileName: 'main.js', data: new TextEncoder().encode('console.log(1)') },
+    ])
+    expect(results.map((r) => r.fileName)).toEqual(['assets/horse.png', 'assets/badge.svg'])
+    const [png, svg] = results
+    expect(png!.changed).toBe(true)
+    expect(png!.data.byteLength).toBeLessThan(horse.byteLength)
+    expect(png!.webp!.byteLength).toBeLessThan(png!.data.byteLength)
+    expect(svg!.changed).toBe(true)
+    expect(svg!.webp).toBeNull()
+    await s.finish()
+    const report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as BuildReport
+    expect(Object.keys(report.totals)).toEqual(expect.arrayContaining(['files', 'originalBytes', 'optimizedBytes', 'cacheHits', 'requests', 'tokensUsed']))
+    expect(report.totals).toMatchObject({ files: 2, cacheHits: 0, tokensUsed: 1, originalBytes: horse.byteLength + badge.byteLength })
+    expect(report.totals.requests).toBeGreaterThan(0)
+    for (const file of report.files) {
+      expect(Object.keys(file)).toEqual(expect.arrayContaining(['file', 'originalSize', 'optimizedSize', 'cached', 'webpSize', 'error']))
+    }
+    expect(report.files.find((f) => f.file === 'assets/horse.png')).toMatchObject({ webpSize: png!.webp!.byteLength, error: null, cached: false })
+    expect(JSON.stringify(report)).not.toContain(apiKey)
+  })
+
+  it('skips files below minSize and those excluded; keeps the original below minSavings, without calling it an error', async () => {
+    const s = session({ minSize: 2000, exclude: ['**/skip/**'], minSavings: '95%' })
+    const results = await s.process([
+      { fileName: 'tiny.png', data: horse.subarray(0, 1000) },
+      { fileName: 'skip/horse.png', data: horse },
+      { fileName: 'horse.png', data: horse },
+    ])
+    expect(results.map((r) => r.fileName)).toEqual(['horse.png'])
+    expect(results[0]).toMatchObject({ changed: false, data: horse })
+    expect(results[0]!.report).toMatchObject({ error: null, note: 'saved less than minSavings', optimizedSize: horse.byteLength })
+    const report = await s.finish()
+    expect(report.totals.files).toBe(1)
+  })
+
+  it('caches no-gain outcomes too: the second session sends nothing', async () => {
+    const first = session()
+    const [r] = await first.process([{ fileName: 'rocket.jpg', data: rocket }])
+    expect(r!.changed).toBe(false) // lossless cannot gain 5% on this JPEG
+    await first.finish()
+    const before = server.stats.totalRequests
+    const second = session()
+    const [again] = await second.process([{ fileName: 'rocket.jpg', data: rocket }])
+    const report = await second.finish()
+    expect(server.stats.totalRequests).toBe(before)
+    expect(again!.report.cached).toBe(true)
+    expect(report.totals).toMatchObject({ requests: 0, cacheHits: 1 })
+  })
+
+  it('refetches when the cache entry is corrupt, and never ships the corrupt bytes', async () => {
+    const warm = session()
+    expect((await warm.process([{ fileName: 'horse.png', data: horse }]))[0]!.changed).toBe(true)
+    await warm.finish()
+    const cacheDir = path.join(dir, 'cache')
+    for (const shard of await readdir(cacheDir)) {
+      for (const name of await readdir(path.join(cacheDir, shard))) {
+        const file = path.join(cacheDir, shard, name)
+        const raw = await readFile(file)
+        raw.writeUInt8(raw.readUInt8(raw.length - 10) ^ 0x55, raw.length - 10)
+        await writeFile(file, raw)
+      }
+    }
+    const before = server.stats.requests['POST /v1/optimize'] ?? 0
+    const s = session()
+    const [r] = await s.process([{ fileName: 'horse.png', data: horse }])
+    await s.finish()
+    expect((server.stats.requests['POST /v1/optimize'] ?? 0) - before).toBe(1)
+    expect(r!.report.cached).toBe(false)
+    const { default: sharp } = await import('sharp')
+    expect((await sharp(r!.data).metadata()).width).toBe((await sharp(horse).metadata()).width)
+  })
+
+  it('verifies before replacing: a result larger than the input or in another format is never shipped', async () => {
+    const resolved = resolveOptions({ apiKey, endpoint: server.endpoint, compression: 'lossless', cache: path.join(dir, 'cache') })
+    const cache = new ImageCache(path.join(dir, 'cache'))
+    const fingerprint = { compression: 'lossless', webp: false, keepExif: false, cmykToRgb: true, maxWidth: 0, maxHeight: 0 }
+    const identity = backendIdentity(resolved.backend)
+    // Entries that pass the cache's own hash checks but must still be refused by the pipeline.
+    const larger = new Uint8Array(horse.byteLength + 10)
+    larger.set(horse)
+    await cache.set(cacheKey(sha256(horse), fingerprint, identity), { outcome: 'optimized', data: larger, webp: null })
+    await cache.set(cacheKey(sha256(rocket), fingerprint, identity), { outcome: 'optimized', data: horse.subarray(0, 100), webp: null })
+    const warnings: string[] = []
+    const s = new BuildSession(resolved, { progress: false, logger: { info: () => {}, warn: (m) => void warnings.push(m) } })
+    const results = await s.process([
+      { fileName: 'horse.png', data: horse },
+      { fileName: 'rocket.jpg', data: rocket },
+    ])
+    for (const r of results) expect(r.changed).toBe(false)
+    expect(results[0]!.report.error).toBe('the optimized result was not smaller than the original')
+    expect(results[1]!.report.error).toBe('the optimized result was not in the original format')
+    await s.finish()
+    expect(warnings.join('\n')).toMatch(/horse\.png: the optimized result was not smaller/)
+  })
+
+  it('names a truncated file and keeps it without sending it; failOnError makes finish() throw', async () => {
+    const truncated = new Uint8Array(await readFile(path.resolve('test/fixtures/broken/truncated.jpg')))
+    const before = server.stats.totalRequests
+    const s = session({ failOnError: true })
+    const [r] = await s.process([{ fileName: 'assets/truncated.jpg', data: truncated }])
+    expect(server.stats.totalRequests).toBe(before)
+    expect(r).toMatchObject({ changed: false, data: truncated })
+    expect(r!.report.error).toMatch(/^truncated: the JPEG ends before its end-of-image marker/)
+    const error = await s.finish().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(BuildError)
+    expect((error as Error).message).toMatch(/assets\/truncated\.jpg: truncated/)
+    expect((error as Error).message).toMatch(/failOnError is on/)
+  })
+
+  it('an unreachable API keeps every original with the reason, and the key stays out of it', async () => {
+    const warnings: string[] = []
+    const resolved = resolveOptions({ apiKey, endpoint: 'http://127.0.0.1:9/v1', cache: false })
+    const s = new BuildSession(resolved, { progress: false, logger: { info: () => {}, warn: (m) => void warnings.push(m) } })
+    const [r] = await s.process([{ fileName: 'horse.png', data: horse }])
+    await s.finish()
+    expect(r).toMatchObject({ changed: false, data: horse })
+    expect(r!.report.error).toMatch(/ECONNREFUSED|network/i)
+    expect(warnings.join('\n')).toMatch(/1 of 1 images kept their original bytes/)
+    expect(warnings.join('\n')).not.toContain(apiKey)
+  }, 60_000)
+})

@@ -1,0 +1,75 @@
+/**
+ * The default with no API key: the embedded server starts in-process on the first cache miss, says so in
+ * one line, and a rebuild served from the cache neither starts it nor loads sharp. Each build runs in a
+ * fresh process, as `vite build` would, so what it loads can be checked.
+ */
+import { afterAll, describe, expect, it } from 'vitest'
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import type { BuildReport } from '../../src/core/report.ts'
+import { createMegaOptimServer } from '../../src/server.ts'
+import { checkImages, cleanTmp, prepareApp } from './harness.ts'
+
+const child = fileURLToPath(new URL('./child-build.ts', import.meta.url))
+
+async function buildInChild(bundler: string, root: string, options: Record<string, unknown>) {
+  const env = { ...process.env }
+  delete env.MEGAOPTIM_API_KEY
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', child, JSON.stringify({ bundler, root, options })], {
+    env,
+    cwd: root,
+    maxBuffer: 16 * 1024 * 1024,
+  })
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { infos: string[]; warnings: string[]; sharpLoaded: boolean; serverLoaded: boolean }
+}
+
+describe('no API key: the embedded default', () => {
+  afterAll(() => cleanTmp(['embedded-', 'hosted-']))
+
+  it('starts the embedded server on a miss, announces it once, and a cached rebuild never starts it nor loads sharp', async () => {
+    const root = await prepareApp('embedded')
+    const options = { compression: 'lossless', cache: '.cache/megaoptim', report: 'report.json' }
+    const first = await buildInChild('vite', root, options)
+    const announced = first.infos.filter((line) => /embedded engine/.test(line))
+    expect(announced).toHaveLength(1)
+    expect(announced[0]).toMatch(/\[megaoptim\] no API key: optimizing with the embedded engine at http:\/\/127\.0\.0\.1:\d+\/v1/)
+    // Positive controls: the detection below does see the server and sharp when they are there.
+    expect(first.sharpLoaded).toBe(true)
+    expect(first.serverLoaded).toBe(true)
+    const cold = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as BuildReport
+    expect(cold.backend).toBe('embedded')
+    expect(cold.totals.requests).toBeGreaterThan(0)
+    expect(cold.totals.optimizedBytes).toBeLessThan(cold.totals.originalBytes)
+    await checkImages(root, path.join(root, 'dist'))
+
+    const second = await buildInChild('vite', root, options)
+    expect(second.infos.some((line) => /embedded engine/.test(line))).toBe(false)
+    expect(second.sharpLoaded).toBe(false)
+    expect(second.serverLoaded).toBe(false)
+    const warm = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as BuildReport
+    expect(warm.totals).toMatchObject({ requests: 0, tokensUsed: 0, cacheHits: cold.totals.files, optimizedBytes: cold.totals.optimizedBytes })
+  })
+
+  it('with a key, a build optimizes over HTTP without ever loading sharp or the server in its own process', async () => {
+    const server = createMegaOptimServer({ rateLimit: 100_000 })
+    try {
+      await server.listen({ host: '127.0.0.1', port: 0 })
+      const { apiKey } = await server.createAccount({ name: 'ci', email: 'ci@example.com', tokens: -1 })
+      const root = await prepareApp('hosted')
+      const result = await buildInChild('esbuild', root, { apiKey, endpoint: server.endpoint, compression: 'lossless', cache: false, report: 'report.json' })
+      expect(result.sharpLoaded).toBe(false)
+      expect(result.serverLoaded).toBe(false)
+      expect(result.infos.some((line) => /embedded/.test(line))).toBe(false)
+      const report = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as BuildReport
+      expect(report.backend).toBe('self-hosted')
+      expect(report.totals.requests).toBeGreaterThan(0)
+      expect(report.totals.optimizedBytes).toBeLessThan(report.totals.originalBytes)
+      expect(server.stats.requests['POST /v1/optimize']).toBeGreaterThan(0)
+    } finally {
+      await server.close()
+    }
+  })
+})
