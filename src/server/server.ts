@@ -11,14 +11,14 @@ import { resolveServerOptions, type InternalServerOptions, type ResolvedServerOp
 import { deliverCallback, type OutboundContext } from './outbound.ts'
 import { MemoryStore } from './store/memory.ts'
 import type { JobRecord, Store } from './store/types.ts'
-import { sweep } from './sweeper.ts'
+import { sweep, type SweepResult } from './sweeper.ts'
 import type { Account, MegaOptimServer, ServerStats } from './types.ts'
 
 /** The server object, with a few extras for operators and tests beyond the public `MegaOptimServer`. */
 export interface MegaOptimServerHandle extends MegaOptimServer {
   readonly options: ResolvedServerOptions
   /** Runs the sweeper now (it also runs every `sweepIntervalMs`). */
-  sweep(): Promise<{ downloads: number; jobs: number }>
+  sweep(): Promise<SweepResult>
   /** Callback deliveries still retrying. */
   pendingCallbacks(): Promise<void>
 }
@@ -52,6 +52,11 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
   const callbackAbort = new AbortController()
 
   const store = (): Promise<Store> => (storePromise ??= openStore(options))
+  const sweepOptions = () => ({
+    now: options.now(),
+    downloadTtlMs: options.downloadTtlMs,
+    orphanGraceMs: options.jobTimeoutMs + 60_000,
+  })
 
   function onFinished(ctx: ServerContext, outbound: OutboundContext, job: JobRecord): void {
     const target = job.params.callbackUrl
@@ -107,11 +112,14 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
           `[megaoptim server] unfinished jobs from a previous run: ${recovered.resumed} resumed, ${recovered.failed} failed`,
         )
       }
-      sweepTimer = setInterval(() => {
-        void sweep(s, options.now(), options.downloadTtlMs).catch((error: unknown) =>
+      const sweepNow = (): void => {
+        void sweep(s, sweepOptions()).catch((error: unknown) =>
           console.error(`[megaoptim server] sweeper: ${(error as Error).message}`),
         )
-      }, options.sweepIntervalMs)
+      }
+      // Once now, for what a previous run left behind, then periodically.
+      sweepNow()
+      sweepTimer = setInterval(sweepNow, options.sweepIntervalMs)
       sweepTimer.unref()
       if (options.engine) engineVersion = options.engine.version
       else {
@@ -134,7 +142,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
     },
 
     async sweep() {
-      return sweep(await store(), options.now(), options.downloadTtlMs)
+      return sweep(await store(), sweepOptions())
     },
 
     async pendingCallbacks() {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { BlobStore } from './types.ts'
@@ -42,5 +42,25 @@ export class FileBlobStore implements BlobStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.#path(prefix), { force: true, recursive: true })
+  }
+
+  async listChildren(prefix: string): Promise<{ name: string; mtimeMs: number }[]> {
+    const dir = this.#path(prefix)
+    let names: string[]
+    try {
+      names = await readdir(dir)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw error
+    }
+    const out: { name: string; mtimeMs: number }[] = []
+    for (const name of names) {
+      try {
+        out.push({ name, mtimeMs: (await stat(path.join(dir, name))).mtimeMs })
+      } catch {
+        // Deleted meanwhile.
+      }
+    }
+    return out
   }
 }

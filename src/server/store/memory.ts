@@ -11,9 +11,11 @@ import { DuplicateAccountError } from './types.ts'
 
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Uint8Array>()
+  readonly #written = new Map<string, number>()
 
   async put(key: string, data: Uint8Array): Promise<void> {
     this.#blobs.set(key, data)
+    this.#written.set(key, Date.now())
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -22,10 +24,23 @@ export class MemoryBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     this.#blobs.delete(key)
+    this.#written.delete(key)
   }
 
   async deletePrefix(prefix: string): Promise<void> {
-    for (const key of this.#blobs.keys()) if (key.startsWith(prefix)) this.#blobs.delete(key)
+    const base = prefix.endsWith('/') ? prefix : `${prefix}/`
+    for (const key of [...this.#blobs.keys()]) if (key === prefix || key.startsWith(base)) await this.delete(key)
+  }
+
+  async listChildren(prefix: string): Promise<{ name: string; mtimeMs: number }[]> {
+    const base = `${prefix}/`
+    const children = new Map<string, number>()
+    for (const [key, at] of this.#written) {
+      if (!key.startsWith(base)) continue
+      const name = key.slice(base.length).split('/')[0]!
+      children.set(name, Math.max(children.get(name) ?? 0, at))
+    }
+    return [...children].map(([name, mtimeMs]) => ({ name, mtimeMs }))
   }
 
   get size(): number {
@@ -122,6 +137,11 @@ export class MemoryStore implements Store {
   getDownload(dir: string, name: string): DownloadRecord | undefined {
     const d = this.#downloads.get(`${dir}/${name}`)
     return d && clone(d)
+  }
+
+  hasDownloadDir(dir: string): boolean {
+    for (const d of this.#downloads.values()) if (d.dir === dir) return true
+    return false
   }
 
   takeExpiredDownloads(now: number): DownloadRecord[] {

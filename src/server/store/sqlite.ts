@@ -159,6 +159,7 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       getDownload: db.prepare('SELECT * FROM downloads WHERE dir = ? AND name = ?'),
+      hasDownloadDir: db.prepare('SELECT 1 FROM downloads WHERE dir = ? LIMIT 1'),
       expired: db.prepare('SELECT * FROM downloads WHERE expires_at <= ?'),
       deleteExpired: db.prepare('DELETE FROM downloads WHERE expires_at <= ?'),
       deleteOldJobs: db.prepare('DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?'),
@@ -251,6 +252,10 @@ export class SqliteStore implements Store {
   getDownload(dir: string, name: string): DownloadRecord | undefined {
     const row = this.#stmt.getDownload.get(dir, name) as DownloadRow | undefined
     return row && toDownload(row)
+  }
+
+  hasDownloadDir(dir: string): boolean {
+    return this.#stmt.hasDownloadDir.get(dir) !== undefined
   }
 
   takeExpiredDownloads(now: number): DownloadRecord[] {

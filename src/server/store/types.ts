@@ -101,6 +101,8 @@ export interface BlobStore {
   delete(key: string): Promise<void>
   /** Delete every blob under a prefix (a job's uploads). */
   deletePrefix(prefix: string): Promise<void>
+  /** The entries directly under `prefix` (`out`, `uploads`) with when they were last written. */
+  listChildren(prefix: string): Promise<{ name: string; mtimeMs: number }[]>
 }
 
 export interface Store {
@@ -121,6 +123,8 @@ export interface Store {
   /** Jobs queued or running: after a restart they are run again or failed. */
   unfinishedJobs(): JobRecord[]
   getDownload(dir: string, name: string): DownloadRecord | undefined
+  /** Whether any download still points into this capability directory. */
+  hasDownloadDir(dir: string): boolean
   /** Removes and returns the downloads that expired at `now`. */
   takeExpiredDownloads(now: number): DownloadRecord[]
   /** Forgets finished jobs older than `before`. */
