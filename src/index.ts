@@ -4,9 +4,27 @@
  */
 import { createUnplugin, type UnpluginInstance } from 'unplugin'
 import { unpluginFactory } from './core/plugin.ts'
-import type { Options } from './core/options.ts'
+import { resolveOptions, type Options } from './core/options.ts'
 
-export const megaoptim: UnpluginInstance<Options | undefined, false> = /* #__PURE__ */ createUnplugin(unpluginFactory)
+const instance = createUnplugin(unpluginFactory)
+
+/**
+ * unplugin runs the factory for webpack, Rspack and esbuild only once the bundler applies the plugin;
+ * validating here too makes a bad option fail where the user wrote it, as it does for the others.
+ */
+function validatedFirst<R>(create: (options?: Options) => R): (options?: Options) => R {
+  return (options) => {
+    resolveOptions(options ?? {}, { env: process.env, cwd: process.cwd() })
+    return create(options)
+  }
+}
+
+export const megaoptim: UnpluginInstance<Options | undefined, false> = /* #__PURE__ */ Object.freeze({
+  ...instance,
+  webpack: validatedFirst(instance.webpack),
+  rspack: validatedFirst(instance.rspack),
+  esbuild: validatedFirst(instance.esbuild),
+})
 
 export default megaoptim
 
