@@ -2,9 +2,9 @@
  * `npm run bench -- client`: throughput of the client against the loopback fake API, which enforces a
  * rate limit (sliding window on arrivals, per endpoint) and takes time to process each job.
  *
- * Time is scaled down 6x so a run stays under a minute: the hosted API's 120 requests / 60 s becomes
- * 60 requests / 10 s (the same 2 requests per second... times 3), and a job's ~2 s of processing becomes
- * 333 ms. The ceiling is the limit × 5 images per request. In the same run, the official clients' pattern
+ * Time is scaled down 6x so a run stays under a minute: a 60 s window becomes 10 s (the limit is 60
+ * requests per 10 s, 3x the hosted API's rate, so the run is short), and a job's ~2 s of processing
+ * becomes 333 ms. The ceiling is the limit × 5 images per request. In the same run, the official clients' pattern
  * (one image per request, strictly one after another: optimize → poll result → download) runs against
  * the same server for comparison.
  */

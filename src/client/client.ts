@@ -11,7 +11,7 @@ import { prepareInputs, type UniqueItem } from './inputs.ts'
 import { type ItemOutcome, runJob } from './job.ts'
 import { type ResolvedClientOptions, resolveClientOptions } from './options.ts'
 import { resolveParams } from './params.ts'
-import { Scheduler } from './scheduler.ts'
+import { Scheduler, anySignal } from './scheduler.ts'
 import type { ClientOptions, ClientStats, OptimizeInput, OptimizeOutcome, OptimizeParams, UserInfo } from './types.ts'
 
 export interface CallOptions {
@@ -24,6 +24,8 @@ export class MegaOptimClient {
   readonly #scheduler: Scheduler
   readonly #jobs: PQueue
   readonly #downloads: PQueue
+  /** Aborted by close(): calls still running reject instead of hanging on cleared queues. */
+  readonly #closed = new AbortController()
 
   constructor(options: ClientOptions = {}) {
     this.#opts = resolveClientOptions(options)
@@ -47,7 +49,7 @@ export class MegaOptimClient {
   /** The account behind the key. Throws a {@link MegaOptimError} (e.g. `AuthError` for a bad key). */
   async userInfo(options: CallOptions = {}): Promise<UserInfo> {
     const deadlineAt = Date.now() + this.#opts.deadline
-    const answer = await this.#scheduler.run('info', { signal: options.signal, deadlineAt, files: [], path: '/users/info' }, (signal) =>
+    const answer = await this.#scheduler.run('info', { signal: anySignal([options.signal, this.#closed.signal]), deadlineAt, files: [], path: '/users/info' }, (signal) =>
       callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: this.#opts.requestTimeout, signal }),
     )
     const result = answer.result as { name?: unknown; email?: unknown; tokens?: unknown } | undefined
@@ -66,8 +68,8 @@ export class MegaOptimClient {
   async optimize(inputs: readonly OptimizeInput[], params: OptimizeParams = {}, options: CallOptions = {}): Promise<OptimizeOutcome[]> {
     if (!Array.isArray(inputs)) throw new TypeError(`inputs must be an array, got ${typeof inputs}`)
     const resolvedParams = resolveParams(params)
-    const { signal } = options
-    signal?.throwIfAborted()
+    const signal = anySignal([options.signal, this.#closed.signal])
+    signal.throwIfAborted()
     const deadlineAt = Date.now() + this.#opts.deadline
     const prepared = await prepareInputs(inputs, signal)
     this.#scheduler.emit({ type: 'queued', names: prepared.names })
@@ -111,7 +113,7 @@ export class MegaOptimClient {
         try {
           outcomes = await this.#jobs.add(() => this.#runGuarded(batch, ctx), { signal })
         } catch (error) {
-          if (signal?.aborted) throw signal.reason
+          if (signal.aborted) throw signal.reason
           throw error
         }
         for (const [item, outcome] of outcomes) {
@@ -123,8 +125,10 @@ export class MegaOptimClient {
     return inputs.map((_, index) => outcomeOf(index))
   }
 
-  /** Release sockets and timers. The client cannot be used afterwards. */
+  /** Release sockets and timers. Calls still running reject; the client cannot be used afterwards. */
   async close(): Promise<void> {
+    if (this.#closed.signal.aborted) return
+    this.#closed.abort(new Error('the MegaOptim client was closed'))
     this.#scheduler.close()
     this.#jobs.clear()
     this.#downloads.clear()

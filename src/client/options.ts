@@ -94,7 +94,10 @@ function rateSpec(name: string, value: number | RateLimitSpec | undefined): Rate
   if (value === undefined) return DEFAULT_RATE_LIMIT
   if (typeof value === 'number') return { requests: whole(name, value, 120, 1), perMs: 60_000 }
   if (!isSpec(value)) throw new TypeError(`${name} must be a number of requests per minute or { requests, perMs }, got ${describe(value)}`)
-  return { requests: whole(`${name}.requests`, value.requests, 120, 1), perMs: whole(`${name}.perMs`, value.perMs, 60_000, 1) }
+  // Both halves are required: a window without a count (or the reverse) is a mistake, not a default.
+  const requests = whole(`${name}.requests`, value.requests ?? null, 120, 1)
+  const perMs = whole(`${name}.perMs`, value.perMs ?? null, 60_000, 1)
+  return { requests, perMs }
 }
 
 function whole(name: string, value: unknown, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -108,6 +111,7 @@ function whole(name: string, value: unknown, fallback: number, min: number, max 
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return `"${value}"`
+  if (value === null || value === undefined) return 'nothing'
   if (typeof value === 'function') return 'a function'
   try {
     return JSON.stringify(value) ?? String(value)

@@ -207,4 +207,33 @@ describe('optimize', () => {
     await new Promise((r) => setTimeout(r, 50))
     expect(api.requests.length).toBe(count)
   })
+
+  test('close() during a call rejects it instead of leaving it hanging', async () => {
+    const { api, client } = await setup({ processingMs: 60_000 })
+    const pending = client.optimize(distinctPngs(12))
+    while (api.of('result').length === 0) await new Promise((r) => setTimeout(r, 5))
+    const settled = expect(pending).rejects.toThrow('the MegaOptim client was closed')
+    await client.close()
+    await settled
+  })
+
+  test('events: queued once, sent per request, one done per input, failed for each failure', async () => {
+    const { api, client, events } = await setup()
+    api.inject('download', { kind: 'download404' })
+    const inputs = [...distinctPngs(6), { name: 'bad.txt', data: new TextEncoder().encode('text') }]
+    const outcomes = await client.optimize(inputs)
+    expect(events.filter((e) => e.type === 'queued')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'sent').map((e) => (e as { endpoint: string }).endpoint).filter((p) => p === '/optimize')).toHaveLength(2)
+    const done = events.filter((e) => e.type === 'done') as Array<{ name: string; outcome: string }>
+    expect(done.map((d) => d.name).sort()).toEqual(inputs.map((i) => i.name).sort())
+    expect(done.map((d) => `${d.name}:${d.outcome}`).sort()).toEqual(outcomes.map((o) => `${o.name}:${o.status}`).sort())
+    const failed = events.filter((e) => e.type === 'failed') as Array<{ name: string }>
+    expect(failed.map((f) => f.name).sort()).toEqual(outcomes.filter((o) => o.status === 'failed').map((o) => o.name).sort())
+    expect(failed).toHaveLength(2)
+  })
+
+  test('a throwing event listener loses nothing', async () => {
+    const { client } = await setup({}, { onEvent: () => { throw new Error('listener bug') } })
+    expect((await client.optimize(distinctPngs(3))).map((o) => o.status)).toEqual(['optimized', 'optimized', 'optimized'])
+  })
 })
