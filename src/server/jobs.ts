@@ -163,13 +163,22 @@ export class JobRunner {
     const job = this.#store.startJob(jobId)
     if (!job || job.status === 'done' || job.status === 'failed') return
     const { signal } = controller
-    const timeout = setTimeout(
-      () => controller.abort(new JobTimeoutError(`The job did not finish within ${this.#options.jobTimeoutMs / 1000} s.`)),
-      this.#options.jobTimeoutMs,
-    )
+    // The clock starts when the job gets to work, not while its items wait behind other jobs' in the
+    // pool: a long queue must not turn into 504s at its tail.
+    let timeout: NodeJS.Timeout | undefined
+    const armTimeout = (): void => {
+      timeout ??= setTimeout(
+        () => controller.abort(new JobTimeoutError(`The job did not finish within ${this.#options.jobTimeoutMs / 1000} s.`)),
+        this.#options.jobTimeoutMs,
+      )
+    }
     const written: string[] = []
     try {
-      if (this.#options.jobDelayMs > 0) await abortable(this.#options.jobDelayMs, signal)
+      if (this.#options.jobDelayMs > 0) {
+        // The test delay stands for slow work: it counts against the timeout.
+        armTimeout()
+        await abortable(this.#options.jobDelayMs, signal)
+      }
       const engine = await (this.#options.engine ?? loadDefaultEngine())
       const aborted = new Promise<never>((_, reject) => {
         if (signal.aborted) reject(signal.reason)
@@ -179,7 +188,13 @@ export class JobRunner {
       const outcomes = await Promise.race([
         Promise.all(
           job.inputs.map((input) =>
-            this.#queue.add(() => this.#processItem(engine, job, input, signal, written), { signal }),
+            this.#queue.add(
+              () => {
+                armTimeout()
+                return this.#processItem(engine, job, input, signal, written)
+              },
+              { signal },
+            ),
           ),
         ),
         aborted,

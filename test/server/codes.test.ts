@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { parseTimeout } from '../../src/server/routes/result.ts'
 import type { EngineLike } from '../../src/server/options.ts'
-import { call, files, fixture, optimizeAndWait, startServer, tempDir, type Started } from './helpers.ts'
+import { call, files, fixture, optimizeAndWait, startServer, tempDir, waitResult, type Started } from './helpers.ts'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -94,6 +94,23 @@ describe('every code of the contract, through real HTTP', () => {
     expect((await call(`${s.endpoint}/users/info`, { key: s.key })).json.result.tokens).toBe(3)
   })
 
+  it('the job timeout runs from when a job gets to work, not while it waits in the pool', async () => {
+    // One worker, items of 300 ms each, 8 jobs: the last one waits ~2.1 s, longer than the 2 s timeout.
+    const slow: EngineLike = {
+      version: 'slow-engine',
+      sniffFormat: () => 'png',
+      isEngineError: (_e: unknown): _e is Error => false,
+      optimizeImage: async (input) => {
+        await new Promise((r) => setTimeout(r, 300))
+        return { format: 'png', originalSize: input.length, data: input.subarray(0, input.length / 2), width: 1, height: 1, webp: null }
+      },
+    }
+    const s = await start({ engine: slow, workers: 1, jobTimeoutMs: 2_000 })
+    const submitted = await Promise.all(Array.from({ length: 8 }, () => call(`${s.endpoint}/optimize`, { key: s.key, body: onePng() })))
+    const results = await Promise.all(submitted.map((a) => waitResult(s.endpoint, a.json.process_id, s.key)))
+    expect(results.map((r) => r.json.code)).toEqual(Array(8).fill(200))
+  })
+
   it('504 when the engine crashes (not a bad-input EngineError)', async () => {
     const crashing: EngineLike = {
       version: 'crashing-engine',
@@ -118,7 +135,7 @@ describe('every code of the contract, through real HTTP', () => {
     const s = await start({ dataDir: tmp.dir }, 5)
     // Where the uploads go is now a plain file: persisting the upload fails with ENOTDIR.
     writeFileSync(path.join(tmp.dir, 'blobs'), 'not a directory')
-    const errors: unknown[] = []
+    const errors: unknown[][] = []
     const original = console.error
     console.error = (...args: unknown[]) => void errors.push(args)
     try {
