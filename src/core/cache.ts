@@ -103,6 +103,20 @@ export class ImageCache {
     this.stats.writes++
   }
 
+  /** A small JSON note kept beside the entries (e.g. the embedded engine last seen); null when absent or unreadable. */
+  async readNote(name: string): Promise<Record<string, unknown> | null> {
+    try {
+      const value = JSON.parse(await readFile(path.join(this.dir, `${name}.json`), 'utf8')) as unknown
+      return value && typeof value === 'object' ? (value as Record<string, unknown>) : null
+    } catch {
+      return null
+    }
+  }
+
+  async writeNote(name: string, value: Record<string, unknown>): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, `${name}.json`), `${JSON.stringify(value, null, 2)}\n`)
+  }
+
   /** Deletes entries unused for `maxAgeMs` and temp files left by crashed builds. Returns how many went. */
   async prune(maxAgeMs: number, now = Date.now()): Promise<number> {
     let removed = 0

@@ -18,6 +18,8 @@ export interface RemoteOptimizer {
   requests(): number
   /** The balance the API last reported, if any. */
   tokensLeft(): number | null
+  /** The embedded engine's version from the server's `GET /status`; null for remote APIs (never asked). */
+  engineVersion(): Promise<string | null>
   close(): Promise<void>
 }
 
@@ -52,8 +54,8 @@ export function ownVersion(): string {
  * Which optimizer produced an outcome, for the cache key: never the key, and for the embedded server
  * the package version (the engine ships inside it), known without starting anything.
  */
-export function backendIdentity(backend: Backend): string {
-  if (backend.kind === 'embedded') return `embedded@${ownVersion()}`
+export function backendIdentity(backend: Backend, engineVersion: string | null = null): string {
+  if (backend.kind === 'embedded') return `embedded@${ownVersion()}${engineVersion ? `+${engineVersion}` : ''}`
   return backend.hosted ? 'hosted:megaoptim' : `remote:${backend.endpoint}`
 }
 
@@ -90,6 +92,7 @@ export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimiz
       optimize: (inputs, params, signal) => client.optimize(inputs, params, signal ? { signal } : {}),
       requests: () => client.stats.requests,
       tokensLeft: () => client.stats.tokensLeft,
+      engineVersion: () => (options.backend.kind === 'embedded' ? statusEngine(endpoint) : Promise.resolve(null)),
       close: async () => {
         await client.close?.()
         await closeServer()
@@ -98,6 +101,17 @@ export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimiz
   } catch (error) {
     await closeServer()
     throw error
+  }
+}
+
+/** `software.engine` from the embedded server's health route (no key, not rate-limited like the API). */
+async function statusEngine(endpoint: string): Promise<string | null> {
+  try {
+    const response = await fetch(new URL('/status', endpoint), { signal: AbortSignal.timeout(5000) })
+    const body = (await response.json()) as { software?: { engine?: unknown } }
+    return typeof body.software?.engine === 'string' ? body.software.engine : null
+  } catch {
+    return null
   }
 }
 

@@ -43,6 +43,17 @@ export interface AssetResult {
   report: FileReport
 }
 
+/** The cache note that remembers which embedded engine produced the entries. */
+const ENGINE_NOTE = 'embedded-engine'
+
+interface Miss {
+  key: string
+  contentHash: string
+  asset: AssetInput
+  kind: ImageKind
+  settle: (s: Shared) => void
+}
+
 /** An outcome that can be shared by every build in this process that meets the same bytes. */
 type Shared = { result: CachedOutcome | { outcome: 'failed'; reason: string }; cached: boolean; fresh: boolean }
 
@@ -82,7 +93,9 @@ export class BuildSession {
   private readonly logger: Logger
   private readonly filter: FileFilter
   private readonly cache: ImageCache | null
-  private readonly identity: string
+  /** The optimizer's identity in cache keys; for the embedded engine, refined by the engine version last seen. */
+  private identity: string
+  private identityKnown = false
   private readonly progress: Progress
   private readonly files: FileReport[] = []
   private optimizer: Promise<RemoteOptimizer> | null = null
@@ -109,17 +122,18 @@ export class BuildSession {
   async process(assets: AssetInput[]): Promise<AssetResult[]> {
     const wanted = assets.filter((a) => this.filter(a.fileName) && a.data.byteLength >= this.options.minSize && a.data.byteLength > 0)
     if (wanted.length === 0) return []
+    await this.loadIdentity()
     const jobs = wanted.map((asset) => {
       const kind = kindOf(normalizeFileName(asset.fileName))!
       const broken = truncationReason(kind, asset.data)
       const contentHash = sha256(asset.data)
-      return { asset, kind, broken, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
+      return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
     })
 
     let done = 0
     const tick = (label: string) => this.progress.update(++done, jobs.length, label)
     const shared = new Map<string, Promise<Shared>>()
-    const misses: { key: string; asset: AssetInput; kind: ImageKind; settle: (s: Shared) => void }[] = []
+    const misses: Miss[] = []
 
     for (const job of jobs) {
       if (shared.has(job.key)) continue
@@ -140,7 +154,7 @@ export class BuildSession {
       inFlight.set(job.key, promise)
       void promise.finally(() => inFlight.delete(job.key))
       shared.set(job.key, promise)
-      misses.push({ key: job.key, asset: job.asset, kind: job.kind, settle })
+      misses.push({ key: job.key, contentHash: job.contentHash, asset: job.asset, kind: job.kind, settle })
     }
 
     try {
@@ -220,11 +234,31 @@ export class BuildSession {
     }
   }
 
-  private async resolveMisses(
-    misses: { key: string; asset: AssetInput; kind: ImageKind; settle: (s: Shared) => void }[],
-    tick: (label: string) => void,
-  ): Promise<void> {
-    const remote: typeof misses = []
+  /** For the embedded engine: the engine version this cache last saw, part of every key. */
+  private async loadIdentity(): Promise<void> {
+    if (this.identityKnown) return
+    this.identityKnown = true
+    if (this.options.backend.kind !== 'embedded' || !this.cache) return
+    const note = await this.cache.readNote(ENGINE_NOTE)
+    if (typeof note?.engine === 'string') this.identity = backendIdentity(this.options.backend, note.engine)
+  }
+
+  /**
+   * After the embedded server answered: if its engine is not the one the cache last saw, this build's
+   * results are stored under the new identity, and the next build looks them up there.
+   */
+  private async refreshIdentity(optimizer: RemoteOptimizer): Promise<void> {
+    if (this.options.backend.kind !== 'embedded' || !this.cache) return
+    const engine = await optimizer.engineVersion()
+    if (!engine) return
+    const identity = backendIdentity(this.options.backend, engine)
+    if (identity === this.identity) return
+    this.identity = identity
+    await this.cache.writeNote(ENGINE_NOTE, { engine, package: backendIdentity(this.options.backend) }).catch(() => {})
+  }
+
+  private async resolveMisses(misses: Miss[], tick: (label: string) => void): Promise<void> {
+    const remote: Miss[] = []
     await Promise.all(
       misses.map(async (miss) => {
         const hit = this.cache ? await this.cache.get(miss.key).catch(() => null) : null
@@ -249,6 +283,7 @@ export class BuildSession {
         remote.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
         this.params(),
       )
+      await this.refreshIdentity(optimizer)
     } catch (error) {
       this.remoteTick = null
       const reason = message(error)
@@ -258,7 +293,8 @@ export class BuildSession {
     await Promise.all(
       remote.map(async (miss, index) => {
         const outcome = outcomes[index]
-        miss.settle(await this.store(miss.key, miss.asset, outcome))
+        const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.identity)
+        miss.settle(await this.store(key, miss.asset, outcome))
       }),
     )
     this.remoteTick = null

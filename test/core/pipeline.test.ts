@@ -171,4 +171,27 @@ describe('BuildSession', () => {
     expect(warnings.join('\n')).toMatch(/1 of 1 images kept their original bytes/)
     expect(warnings.join('\n')).not.toContain(apiKey)
   }, 60_000)
+
+  it('embedded: cache keys carry the engine version the server reports, and another engine means a miss', async () => {
+    const resolved = resolveOptions({ compression: 'lossless', cache: path.join(dir, 'cache') }, { env: {} })
+    expect(resolved.backend.kind).toBe('embedded')
+    const run = async () => {
+      const s = new BuildSession(resolved, silent)
+      const [r] = await s.process([{ fileName: 'horse.png', data: horse }])
+      await s.finish()
+      return r!
+    }
+    const note = path.join(dir, 'cache', 'embedded-engine.json')
+    expect((await run()).report.cached).toBe(false)
+    const seen = JSON.parse(await readFile(note, 'utf8')) as { engine: string }
+    expect(seen.engine).toMatch(/\S/)
+    expect((await run()).report.cached).toBe(true)
+
+    await writeFile(note, JSON.stringify({ engine: 'an-older-engine/0' }))
+    const afterUpgrade = await run()
+    expect(afterUpgrade.report.cached).toBe(false)
+    expect(afterUpgrade.changed).toBe(true)
+    expect(JSON.parse(await readFile(note, 'utf8'))).toMatchObject({ engine: seen.engine })
+    expect((await run()).report.cached).toBe(true)
+  })
 })
