@@ -19,4 +19,6 @@ export default defineConfig({
   dts: true,
   clean: true,
   shims: false,
+  // The package is "type": "module": plain .js and .d.ts match the exports map.
+  fixedExtension: false,
 })
