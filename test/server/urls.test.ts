@@ -74,6 +74,18 @@ describe('SSRF guard', () => {
       expect(done.json.user.tokens).toBe(100)
     })
 
+    it('sees through other spellings of loopback (decimal, octal, hex)', async () => {
+      const port = new URL(target.url).port
+      const done = await optimizeAndWait(s, {
+        type: 'urls',
+        url1: `http://2130706433:${port}/a.png`,
+        url2: `http://0177.0.0.1:${port}/b.png`,
+        url3: `http://0x7f.1:${port}/c.png`,
+      })
+      for (const item of done.json.result) expect(item.error).toMatch(BLOCKED)
+      expect(target.hits).toBe(0)
+    })
+
     it('refuses a hostname that resolves to loopback (localhost)', async () => {
       const port = new URL(target.url).port
       const done = await optimizeAndWait(s, { type: 'url', url: `http://localhost:${port}/horse.png` })

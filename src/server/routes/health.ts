@@ -6,7 +6,8 @@ import type { RouteLimits } from './limits.ts'
 function packageVersion(): string {
   try {
     const require = createRequire(import.meta.url)
-    for (const candidate of ['../../../package.json', '../package.json']) {
+    // Source tree (src/server/routes/) or a bundled chunk in dist/: the package root is a few levels up.
+    for (const candidate of ['../package.json', '../../package.json', '../../../package.json', '../../../../package.json']) {
       try {
         const pkg = require(candidate) as { name?: string; version?: string }
         if (pkg.name === 'unplugin-megaoptim' && pkg.version) return pkg.version

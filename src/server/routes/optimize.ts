@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Compression } from '../../engine/types.ts'
 import { requireAccount } from '../auth.ts'
 import type { ServerContext } from '../context.ts'
 import { ApiError, processingEnvelope } from '../envelope.ts'
-import { readForm, type UploadedFile } from '../form.ts'
+import { readForm, UploadStoreError, type StoredFile } from '../form.ts'
 import { urlFileName } from '../naming.ts'
 import { assertPublicUrl } from '../net-guard.ts'
 import type { JobInput, JobParams, JobRecord } from '../store/types.ts'
@@ -68,104 +68,107 @@ function compressionOf(raw: string | undefined): Compression {
 export function registerOptimizeRoute(app: FastifyInstance, ctx: ServerContext, limits: RouteLimits): void {
   app.post('/v1/optimize', { config: limits.api, preHandler: requireAccount(ctx, 404) }, async (req) => {
     const account = req.account!
-    const { fields, files } = await readForm(req)
-    const type = fields.type
-    if (type === undefined || type === '') {
-      throw new ApiError(400, 'The "type" field is required: url, urls, file or files.')
-    }
-    if (!(TYPES as readonly string[]).includes(type)) {
-      throw new ApiError(400, `type must be one of url, urls, file, files; got "${type.slice(0, 40)}".`)
-    }
-
-    let uploads: UploadedFile[] = []
-    let urls: URL[] = []
-    if (type === 'file') {
-      const file = files.get('file')
-      if (!file) throw new ApiError(400, 'Missing file: send the image as the "file" part (type=file).')
-      uploads = [file]
-    } else if (type === 'files') {
-      uploads = numbered('file', files)
-      if (uploads.length === 0) throw new ApiError(400, 'Missing files: send the images as file1..file5 (type=files).')
-    } else if (type === 'url') {
-      urls = [httpUrl('url', fields.url)]
-    } else {
-      const raw = numbered('url', Object.entries(fields))
-      if (raw.length === 0) throw new ApiError(400, 'Missing urls: send url1..url5 (type=urls).')
-      urls = raw.map((value, i) => httpUrl(`url${i + 1}`, value))
-    }
-
-    let callbackUrl: string | null = null
-    if (fields.callback_url !== undefined && fields.callback_url.trim() !== '') {
-      const url = httpUrl('callback_url', fields.callback_url)
-      if (!ctx.options.allowPrivateUrls) {
-        try {
-          await assertPublicUrl(url)
-        } catch (error) {
-          throw new ApiError(400, `callback_url refused: ${(error as Error).message}.`)
-        }
-      }
-      callbackUrl = url.href
-    }
-
-    const params: JobParams = {
-      compression: compressionOf(fields.compression),
-      webp: flag(fields, 'webp', false),
-      cmykToRgb: flag(fields, 'cmyktorgb', true),
-      keepExif: flag(fields, 'keep_exif', false),
-      maxWidth: pixels(fields, 'max_width'),
-      maxHeight: pixels(fields, 'max_height'),
-      callbackUrl,
-      httpUser: fields.http_user || null,
-      httpPass: fields.http_pass || null,
-    }
-
     const id = randomUUID()
-    const inputs: JobInput[] =
-      uploads.length > 0
-        ? uploads.map((u, i) => ({ kind: 'file', name: u.filename || `file${i + 1}`, blob: `uploads/${id}/${i}` }))
-        : urls.map((u) => ({ kind: 'url', name: urlFileName(u), url: u.href }))
-
-    // Cheap refusal before writing anything; the authoritative check is the atomic reservation below.
-    const balance = ctx.store.getAccount(account.apiKey)?.tokens ?? 0
-    const notEnough = (tokens: number): ApiError =>
-      new ApiError(
-        455,
-        `Not enough tokens: this request has ${inputs.length} image(s) and the account has ${tokens} token(s) left. Buy more tokens or send fewer images.`,
-      )
-    if (balance !== -1 && balance < inputs.length) throw notEnough(balance)
-
-    // The uploads are on disk (or in the memory store) before the 202: a restart can run the job.
+    // Uploads are written to the store as they arrive; any refusal below removes them again.
     try {
-      await Promise.all(uploads.map((u, i) => ctx.store.blobs.put(`uploads/${id}/${i}`, u.data)))
+      return await submit(ctx, req, account.apiKey, id)
     } catch (error) {
       await ctx.store.blobs.deletePrefix(`uploads/${id}`).catch(() => {})
       throw error
     }
-    const job: JobRecord = {
-      id,
-      apiKey: account.apiKey,
-      status: 'queued',
-      params,
-      inputs,
-      reserved: inputs.length,
-      attempts: 0,
-      result: null,
-      error: null,
-      createdAt: ctx.options.now(),
-      finishedAt: null,
-    }
-    let accepted: boolean
-    try {
-      accepted = ctx.store.submitJob(job, inputs.length)
-    } catch (error) {
-      await ctx.store.blobs.deletePrefix(`uploads/${id}`).catch(() => {})
-      throw error
-    }
-    if (!accepted) {
-      await ctx.store.blobs.deletePrefix(`uploads/${id}`).catch(() => {})
-      throw notEnough(ctx.store.getAccount(account.apiKey)?.tokens ?? 0)
-    }
-    ctx.runner.start(id)
-    return processingEnvelope(id)
   })
+}
+
+async function submit(ctx: ServerContext, req: FastifyRequest, apiKey: string, id: string): Promise<unknown> {
+  const { fields, files } = await readForm(req, async (stream, index) => {
+    const blob = `uploads/${id}/${index}`
+    try {
+      return { blob, size: await ctx.store.blobs.putStream(blob, stream) }
+    } catch (error) {
+      // A stream error is the client's (aborted or malformed upload); anything else is the store's.
+      if ((error as { code?: string }).code?.startsWith('ERR_STREAM') || stream.errored) throw error
+      throw new UploadStoreError(`could not persist an upload: ${(error as Error).message}`, { cause: error })
+    }
+  })
+  const type = fields.type
+  if (type === undefined || type === '') {
+    throw new ApiError(400, 'The "type" field is required: url, urls, file or files.')
+  }
+  if (!(TYPES as readonly string[]).includes(type)) {
+    throw new ApiError(400, `type must be one of url, urls, file, files; got "${type.slice(0, 40)}".`)
+  }
+
+  let uploads: StoredFile[] = []
+  let urls: URL[] = []
+  if (type === 'file') {
+    const file = files.get('file')
+    if (!file) throw new ApiError(400, 'Missing file: send the image as the "file" part (type=file).')
+    uploads = [file]
+  } else if (type === 'files') {
+    uploads = numbered('file', files)
+    if (uploads.length === 0) throw new ApiError(400, 'Missing files: send the images as file1..file5 (type=files).')
+  } else if (type === 'url') {
+    urls = [httpUrl('url', fields.url)]
+  } else {
+    const raw = numbered('url', Object.entries(fields))
+    if (raw.length === 0) throw new ApiError(400, 'Missing urls: send url1..url5 (type=urls).')
+    urls = raw.map((value, i) => httpUrl(`url${i + 1}`, value))
+  }
+
+  let callbackUrl: string | null = null
+  if (fields.callback_url !== undefined && fields.callback_url.trim() !== '') {
+    const url = httpUrl('callback_url', fields.callback_url)
+    if (!ctx.options.allowPrivateUrls) {
+      try {
+        await assertPublicUrl(url)
+      } catch (error) {
+        throw new ApiError(400, `callback_url refused: ${(error as Error).message}.`)
+      }
+    }
+    callbackUrl = url.href
+  }
+
+  const params: JobParams = {
+    compression: compressionOf(fields.compression),
+    webp: flag(fields, 'webp', false),
+    cmykToRgb: flag(fields, 'cmyktorgb', true),
+    keepExif: flag(fields, 'keep_exif', false),
+    maxWidth: pixels(fields, 'max_width'),
+    maxHeight: pixels(fields, 'max_height'),
+    callbackUrl,
+    httpUser: fields.http_user || null,
+    httpPass: fields.http_pass || null,
+  }
+
+  const inputs: JobInput[] =
+    uploads.length > 0
+      ? uploads.map((u, i) => ({ kind: 'file', name: u.filename || `file${i + 1}`, blob: u.blob }))
+      : urls.map((u) => ({ kind: 'url', name: urlFileName(u), url: u.href }))
+
+  // A quick refusal with the balance in the message; the authoritative check is the atomic reservation below.
+  const balance = ctx.store.getAccount(apiKey)?.tokens ?? 0
+  const notEnough = (tokens: number): ApiError =>
+    new ApiError(
+      455,
+      `Not enough tokens: this request has ${inputs.length} image(s) and the account has ${tokens} token(s) left. Buy more tokens or send fewer images.`,
+    )
+  if (balance !== -1 && balance < inputs.length) throw notEnough(balance)
+
+  const job: JobRecord = {
+    id,
+    apiKey: apiKey,
+    status: 'queued',
+    params,
+    inputs,
+    reserved: inputs.length,
+    attempts: 0,
+    result: null,
+    error: null,
+    createdAt: ctx.options.now(),
+    finishedAt: null,
+  }
+  // The uploads are already in the store: once this commits, a restart can run the job.
+  if (!ctx.store.submitJob(job, inputs.length)) throw notEnough(ctx.store.getAccount(apiKey)?.tokens ?? 0)
+  ctx.runner.start(id)
+  return processingEnvelope(id)
 }

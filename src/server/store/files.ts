@@ -1,5 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { createWriteStream } from 'node:fs'
 import path from 'node:path'
+import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import type { BlobStore } from './types.ts'
 
@@ -25,6 +27,27 @@ export class FileBlobStore implements BlobStore {
     const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
     await writeFile(tmp, data)
     await rename(tmp, file)
+  }
+
+  async putStream(key: string, source: AsyncIterable<Uint8Array>): Promise<number> {
+    const file = this.#path(key)
+    await mkdir(path.dirname(file), { recursive: true })
+    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
+    let size = 0
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source) {
+        size += chunk.length
+        yield chunk
+      }
+    }
+    try {
+      await pipeline(counted(), createWriteStream(tmp))
+      await rename(tmp, file)
+    } catch (error) {
+      await rm(tmp, { force: true })
+      throw error
+    }
+    return size
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

@@ -18,6 +18,14 @@ export class MemoryBlobStore implements BlobStore {
     this.#written.set(key, Date.now())
   }
 
+  async putStream(key: string, source: AsyncIterable<Uint8Array>): Promise<number> {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of source) chunks.push(chunk)
+    const data = Buffer.concat(chunks)
+    await this.put(key, data)
+    return data.length
+  }
+
   async get(key: string): Promise<Uint8Array | undefined> {
     return this.#blobs.get(key)
   }

@@ -97,6 +97,8 @@ export class DuplicateAccountError extends Error {
 
 export interface BlobStore {
   put(key: string, data: Uint8Array): Promise<void>
+  /** Writes a stream (an upload as it arrives); resolves to its size. */
+  putStream(key: string, source: AsyncIterable<Uint8Array>): Promise<number>
   get(key: string): Promise<Uint8Array | undefined>
   delete(key: string): Promise<void>
   /** Delete every blob under a prefix (a job's uploads). */
