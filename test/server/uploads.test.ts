@@ -1,6 +1,9 @@
+import { existsSync, readdirSync } from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FormData, request } from 'undici'
-import { call, files, fixture, optimizeAndWait, startServer, type Started } from './helpers.ts'
+import { call, files, fixture, optimizeAndWait, startServer, tempDir, type Started } from './helpers.ts'
 
 describe('uploads: oversized, corrupt, empty, non-image, lying names', () => {
   let s: Started
@@ -68,5 +71,57 @@ describe('uploads: oversized, corrupt, empty, non-image, lying names', () => {
     const b = await call(`${s.endpoint}/optimize`, { key: s.key, body: files({}, { type: 'files' }) })
     expect(a.json).toEqual(b.json)
     expect(a.json.code).toBe(400)
+  })
+})
+
+describe('uploads on disk (SQLite store)', () => {
+  let s: Started
+  let tmp: Awaited<ReturnType<typeof tempDir>>
+  const uploadsDir = (): string => path.join(tmp.dir, 'blobs', 'uploads')
+  const leftovers = (): string[] => (existsSync(uploadsDir()) ? readdirSync(uploadsDir()) : [])
+  beforeAll(async () => {
+    tmp = await tempDir()
+    s = await startServer({ dataDir: tmp.dir, maxFileSize: 64 * 1024 }, 100)
+  })
+  afterAll(async () => {
+    await s.close()
+    await tmp.remove()
+  })
+
+  it('a refused request (oversized, invalid, 455) leaves no upload behind', async () => {
+    const big = Buffer.concat([fixture('horse.png'), Buffer.alloc(64 * 1024)])
+    expect((await call(`${s.endpoint}/optimize`, { key: s.key, body: files({ file: ['big.png', big] }, { type: 'file' }) })).json.code).toBe(400)
+    const invalid = files({ file1: ['a.png', fixture('horse.png')] }, { type: 'file' })
+    expect((await call(`${s.endpoint}/optimize`, { key: s.key, body: invalid })).json.code).toBe(400)
+    const poor = await s.server.createAccount({ name: 'Poor', email: 'poor@example.com', tokens: 0 })
+    const refused = await call(`${s.endpoint}/optimize`, { key: poor.apiKey, body: files({ file: ['a.png', fixture('horse.png')] }, { type: 'file' }) })
+    expect(refused.json.code).toBe(455)
+    expect(leftovers()).toEqual([])
+  })
+
+  it('a client that disconnects mid-upload leaves nothing behind and the server keeps working', async () => {
+    const { port } = new URL(s.base)
+    const socket = net.connect(Number(port), '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const head = [
+      'POST /v1/optimize HTTP/1.1',
+      `Host: 127.0.0.1:${port}`,
+      `X-API-KEY: ${s.key}`,
+      'Content-Type: multipart/form-data; boundary=XYZ',
+      'Content-Length: 100000',
+      '',
+      '',
+    ].join('\r\n')
+    socket.write(head)
+    socket.write('--XYZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n')
+    socket.write(fixture('horse.png').subarray(0, 8000))
+    // Wait until the server has started writing the upload, then hang up.
+    for (let i = 0; i < 200 && leftovers().length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(leftovers()).toHaveLength(1)
+    socket.destroy()
+    for (let i = 0; i < 200 && leftovers().length > 0; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(leftovers()).toEqual([])
+    const ok = await optimizeAndWait(s, files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }))
+    expect(ok.json.result[0].success).toBe(1)
   })
 })
