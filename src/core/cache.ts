@@ -117,6 +117,19 @@ export class ImageCache {
     await writeFileAtomic(path.join(this.dir, `${name}.json`), `${JSON.stringify(value, null, 2)}\n`)
   }
 
+  /**
+   * `prune()`, unless another build did it less than `intervalMs` ago (told by the mtime of a marker
+   * file, so concurrent builds sharing the directory agree). Returns how many entries went.
+   */
+  async pruneAtMostEvery(intervalMs: number, maxAgeMs: number, now = Date.now()): Promise<number> {
+    const marker = path.join(this.dir, 'last-prune')
+    const last = await stat(marker).then((info) => info.mtimeMs, () => 0)
+    if (now - last < intervalMs) return 0
+    await writeFileAtomic(marker, new Date(now).toISOString())
+    await utimes(marker, new Date(now), new Date(now))
+    return this.prune(maxAgeMs, now)
+  }
+
   /** Deletes entries unused for `maxAgeMs` and temp files left by crashed builds. Returns how many went. */
   async prune(maxAgeMs: number, now = Date.now()): Promise<number> {
     let removed = 0

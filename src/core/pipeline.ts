@@ -6,6 +6,7 @@
  *
  * Nothing here can lose an image: every failure path returns the original bytes with a reason.
  */
+import PQueue from 'p-queue'
 import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
 import { cacheKey, ImageCache, sha256, type CachedOutcome } from './cache.ts'
 import { createFilter, kindOf, normalizeFileName, type FileFilter, type ImageKind } from './filter.ts'
@@ -42,6 +43,11 @@ export interface AssetResult {
   webp: Uint8Array | null
   report: FileReport
 }
+
+/** Cache lookups and svgo runs at once. */
+const LOCAL_CONCURRENCY = 16
+/** Pruning walks the whole cache: once a day is plenty, and keeps warm rebuilds cheap. */
+const PRUNE_INTERVAL_MS = 24 * 60 * 60 * 1000
 
 /** The cache note that remembers which embedded engine produced the entries. */
 const ENGINE_NOTE = 'embedded-engine'
@@ -131,7 +137,8 @@ export class BuildSession {
     })
 
     let done = 0
-    const tick = (label: string) => this.progress.update(++done, jobs.length, label)
+    // Counts what this session works on itself (cache lookups, svgo, the API), not duplicates.
+    const tick = (label: string) => this.progress.update(++done, misses.length, label)
     const shared = new Map<string, Promise<Shared>>()
     const misses: Miss[] = []
 
@@ -140,7 +147,6 @@ export class BuildSession {
       if (job.broken) {
         // Never sent: a cut-short file cannot be optimized, and the check costs nothing to repeat.
         shared.set(job.key, Promise.resolve({ result: { outcome: 'unprocessable', reason: job.broken }, cached: false, fresh: false }))
-        tick('checked')
         continue
       }
       const existing = inFlight.get(job.key)
@@ -213,7 +219,7 @@ export class BuildSession {
       }
     }
     if (this.cache && this.options.cacheMaxAge !== false) {
-      await this.cache.prune(this.options.cacheMaxAge).catch(() => 0)
+      await this.cache.pruneAtMostEvery(PRUNE_INTERVAL_MS, this.options.cacheMaxAge).catch(() => 0)
     }
     if (failures && this.options.failOnError) {
       throw new BuildError(`[megaoptim] ${failures}\n(failOnError is on; set failOnError: false to ship the originals instead)`)
@@ -259,8 +265,10 @@ export class BuildSession {
 
   private async resolveMisses(misses: Miss[], tick: (label: string) => void): Promise<void> {
     const remote: Miss[] = []
-    await Promise.all(
-      misses.map(async (miss) => {
+    // Bounded: a big site has thousands of images, and each lookup reads a whole entry.
+    const local = new PQueue({ concurrency: LOCAL_CONCURRENCY })
+    await local.addAll(
+      misses.map((miss) => async () => {
         const hit = this.cache ? await this.cache.get(miss.key).catch(() => null) : null
         if (hit) {
           tick('from cache')

@@ -156,6 +156,25 @@ describe('ImageCache', () => {
     expect(await new ImageCache(path.join(dir, 'missing')).prune(1)).toBe(0)
   })
 
+  it('prunes at most once per interval, whichever build sharing the directory does it', async () => {
+    const cache = new ImageCache(dir)
+    const old = cacheKey(sha256('old'), options, 'e')
+    const day = 24 * 3600 * 1000
+    await cache.set(old, { outcome: 'no-gain', webp: null })
+    const longAgo = new Date(Date.now() - 10 * day)
+    await utimes(cache.fileOf(old), longAgo, longAgo)
+    const now = Date.now()
+    expect(await cache.pruneAtMostEvery(day, 7 * day, now)).toBe(1)
+    await cache.set(old, { outcome: 'no-gain', webp: null })
+    await utimes(cache.fileOf(old), longAgo, longAgo)
+    // Another build an hour later: too soon, nothing is walked or removed.
+    expect(await new ImageCache(dir).pruneAtMostEvery(day, 7 * day, now + 3600 * 1000)).toBe(0)
+    expect(await cache.get(old)).not.toBeNull()
+    // A day later it runs again and removes the entry, unused for 10 days again.
+    await utimes(cache.fileOf(old), longAgo, longAgo)
+    expect(await cache.pruneAtMostEvery(day, 7 * day, now + day + 1)).toBe(1)
+  })
+
   it('a hit refreshes the last-use time of an entry, so pruning goes by use, not by age', async () => {
     const cache = new ImageCache(dir)
     await cache.set(key, { outcome: 'no-gain', webp: null })
