@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import rateLimit from '@fastify/rate-limit'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { apiKeyOf } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { ApiError, errorEnvelope, type ErrorEnvelope } from './envelope.ts'
@@ -19,7 +19,7 @@ const MINUTE = 60_000
 function clientErrorMessage(error: FastifyError, ctx: ServerContext, req: FastifyRequest): string | null {
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return `Unsupported Content-Type "${req.headers['content-type'] ?? ''}": send multipart/form-data or application/x-www-form-urlencoded (JSON bodies are not accepted).`
+      return `${req.headers['content-type'] ? `Unsupported Content-Type "${req.headers['content-type']}"` : 'No Content-Type'}: send multipart/form-data or application/x-www-form-urlencoded (JSON bodies are not accepted).`
     case 'FST_REQ_FILE_TOO_LARGE':
       return `A file is larger than the ${ctx.options.maxFileSize}-byte limit.`
     case 'FST_FILES_LIMIT':
@@ -54,6 +54,10 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
     keepAliveTimeout: 5_000,
     forceCloseConnections: 'idle',
     return503OnClosing: false,
+    // Errors raised before routing (a malformed URL) keep the envelope too.
+    frameworkErrors: (error, _req, reply) => {
+      void (reply as unknown as FastifyReply).code(200).send(errorEnvelope(400, `Bad request: ${error.message}.`))
+    },
   })
 
   // Counted first, so that even rate-limited and malformed requests show up in the stats.

@@ -15,7 +15,11 @@ describe('the compatible server, endpoint by endpoint', () => {
     expect((await call(`${s.base}/`)).json).toEqual({ status: 1 })
     expect((await call(`${s.base}/ping`)).json).toEqual({ status: 'ok', code: 200 })
     const status = await call(`${s.base}/status`)
-    expect(status.json).toMatchObject({ status: 'ok', code: 200, software: { name: 'unplugin-megaoptim' } })
+    expect(status.json).toMatchObject({
+      status: 'ok',
+      code: 200,
+      software: { name: 'unplugin-megaoptim', version: expect.stringMatching(/^\d+\.\d+\.\d+/), store: 'memory' },
+    })
   })
 
   it('GET and POST /v1/users/info give the account; a bad or missing key is 401', async () => {
@@ -190,10 +194,13 @@ describe('the compatible server, endpoint by endpoint', () => {
     expect(theirs.json).toEqual({ status: 'error', code: 401, errors: [expect.stringContaining('does not belong')] })
   })
 
-  it('unknown routes keep the envelope', async () => {
+  it('unknown routes and malformed URLs keep the envelope', async () => {
     const answer = await call(`${s.base}/v1/nothing-here`, { key: s.key })
     expect(answer.status).toBe(200)
     expect(answer.json).toEqual({ status: 'error', code: 404, errors: ['Unknown endpoint: GET /v1/nothing-here.'] })
+    const bad = await call(`${s.base}/v1/optimize/%zz/result`, { key: s.key })
+    expect(bad.status).toBe(200)
+    expect(bad.json).toEqual({ status: 'error', code: 400, errors: [expect.stringContaining('not a valid url component')] })
   })
 
   it('counts every request by route', () => {
