@@ -154,7 +154,17 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       closed = true
       clearInterval(sweepTimer)
       // Long-polls are woken by the preClose hook; in-flight requests end, then the jobs are settled.
-      if (app) await app.close()
+      if (app) {
+        // A stalled upload would hold app.close() until the request timeout: cut such connections
+        // once the grace period is over.
+        const server = app.server
+        const force = setTimeout(() => server.closeAllConnections(), options.closeTimeoutMs)
+        try {
+          await app.close()
+        } finally {
+          clearTimeout(force)
+        }
+      }
       if (runner) await runner.close()
       callbackAbort.abort()
       await Promise.allSettled([...callbacks])

@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { startEmbeddedServer } from '../../src/server.ts'
@@ -70,6 +71,25 @@ describe('startEmbeddedServer()', () => {
     } finally {
       store.close()
     }
+  })
+})
+
+describe('close() with a stalled client', () => {
+  it('does not wait for an upload that never ends', async () => {
+    const s = await startServer({ closeTimeoutMs: 200 })
+    const { port } = new URL(s.base)
+    const socket = net.connect(Number(port), '127.0.0.1')
+    socket.on('error', () => {})
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write(
+      `POST /v1/optimize HTTP/1.1\r\nHost: x\r\nX-API-KEY: ${s.key}\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: 999999\r\n\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc`,
+    )
+    await new Promise((r) => setTimeout(r, 100))
+    const closedSocket = new Promise((resolve) => socket.once('close', resolve))
+    await s.close()
+    // The server hung up on the stalled client instead of waiting for the rest of its body.
+    await closedSocket
+    expect(socket.destroyed).toBe(true)
   })
 })
 

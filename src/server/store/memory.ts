@@ -91,11 +91,12 @@ export class MemoryStore implements Store {
     // One synchronous block: no other request can run between the check and the debit.
     const account = this.#accounts.get(job.apiKey)
     if (!account) return false
-    if (account.tokens !== -1) {
+    const unlimited = account.tokens === -1
+    if (!unlimited) {
       if (account.tokens < reserve) return false
       account.tokens -= reserve
     }
-    this.#jobs.set(job.id, clone({ ...job, reserved: account.tokens === -1 ? 0 : reserve }))
+    this.#jobs.set(job.id, clone({ ...job, reserved: unlimited ? 0 : reserve }))
     return true
   }
 
