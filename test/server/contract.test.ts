@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import sharp from 'sharp'
 import { request } from 'undici'
 import { call, files, fixture, optimizeAndWait, startServer, type Started } from './helpers.ts'
 
@@ -119,6 +120,20 @@ describe('the compatible server, endpoint by endpoint', () => {
     expect(dl.headers['content-type']).toBe('image/webp')
     expect(bytes.length).toBe(item.webp.optimized_size)
     expect(bytes.subarray(8, 12).toString()).toBe('WEBP')
+  })
+
+  it('passes the parameters to the engine: max_width/max_height fit the box; legacy "lossy" means intelligent', async () => {
+    const done = await optimizeAndWait(
+      s,
+      files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', compression: 'lossy', max_width: '40', max_height: '1000' }),
+    )
+    const [item] = done.json.result
+    expect(item.success).toBe(1)
+    const dl = await request(item.url as string)
+    const meta = await sharp(Buffer.from(await dl.body.arrayBuffer())).metadata()
+    const original = await sharp(fixture('horse.png')).metadata()
+    expect(meta.width).toBe(40)
+    expect(meta.height).toBe(Math.round((original.height! * 40) / original.width!))
   })
 
   it('validation problems are 400 in the envelope', async () => {
