@@ -53,8 +53,9 @@ export async function run(argv: string[]): Promise<number> {
   const { openSqliteStore } = await import('../server/store/sqlite.ts')
   const store = await openSqliteStore(dataDir)
   try {
-    const account = store.createAccount({ apiKey: generateApiKey(), name, email, tokens })
-    console.log(account.apiKey)
+    const apiKey = generateApiKey()
+    store.createAccount({ apiKey, name, email, tokens })
+    console.log(apiKey)
     return 0
   } catch (error) {
     if (error instanceof DuplicateAccountError) {

@@ -86,7 +86,8 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   await app.register(rateLimit, { global: false })
   const keyGenerator = (req: FastifyRequest): string => {
     const key = apiKeyOf(req)
-    return key && ctx.store.getAccount(key) ? `key:${key}` : `ip:${req.ip}`
+    const account = key ? ctx.store.getAccount(key) : undefined
+    return account ? `account:${account.id}` : `ip:${req.ip}`
   }
   const errorResponseBuilder = (_req: FastifyRequest, c: { max: number; ttl: number }): ApiError =>
     new ApiError(

@@ -38,7 +38,7 @@ function absolute(base: string, item: ResultItem): ResultItem {
 
 /** The body of a finished `/result` answer, also POSTed to `callback_url`. */
 export function resultBody(ctx: ServerContext, job: JobRecord, base: string): Record<string, unknown> {
-  const account = ctx.store.getAccount(job.apiKey)
+  const account = ctx.store.getAccountById(job.accountId)
   return {
     status: 'ok',
     code: 200,

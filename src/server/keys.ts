@@ -1,4 +1,4 @@
-import { randomBytes, randomInt, scrypt } from 'node:crypto'
+import { createHash, randomBytes, randomInt, scrypt } from 'node:crypto'
 import { promisify } from 'node:util'
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
@@ -8,6 +8,14 @@ export function generateApiKey(): string {
   let key = ''
   for (let i = 0; i < 32; i++) key += ALPHABET[randomInt(ALPHABET.length)]
   return key
+}
+
+/**
+ * What the store keeps instead of the key: its SHA-256. Keys carry 190 bits of randomness, so a plain
+ * hash is enough, and a copied data dir gives away no usable key.
+ */
+export function accountIdOf(apiKey: string): string {
+  return createHash('sha256').update(apiKey).digest('hex')
 }
 
 /** A random, URL-safe, unguessable path segment for capability download URLs. */

@@ -137,8 +137,9 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       if (typeof email !== 'string' || !email.includes('@')) throw new TypeError(`email must be an email address, got ${JSON.stringify(email)}`)
       if (!Number.isInteger(tokens) || tokens < -1) throw new TypeError(`tokens must be a whole number >= -1 (-1 = unlimited), got ${JSON.stringify(tokens)}`)
       const s = await store()
-      const account = s.createAccount({ apiKey: generateApiKey(), name, email, tokens })
-      return { name: account.name, email: account.email, apiKey: account.apiKey, tokens: account.tokens }
+      const apiKey = generateApiKey()
+      const account = s.createAccount({ apiKey, name, email, tokens })
+      return { name: account.name, email: account.email, apiKey, tokens: account.tokens }
     },
 
     async sweep() {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -72,6 +72,12 @@ describe('megaoptim keys create', () => {
     const ok = await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'Team', '--email', 'team@example.com', '--tokens', '10'])
     expect(ok.code).toBe(0)
     expect(ok.stdout).toMatch(/^[A-Za-z0-9]{32}\n$/)
+    // Only the key's hash is stored: a copied data dir gives away no usable key.
+    const key = ok.stdout.trim()
+    for (const file of readdirSync(tmp.dir, { recursive: true }) as string[]) {
+      const full = path.join(tmp.dir, file)
+      if (statSync(full).isFile()) expect(readFileSync(full).includes(key), file).toBe(false)
+    }
     const dup = await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'Team', '--email', 'team@example.com', '--tokens', '10'])
     expect(dup.code).toBe(1)
     expect(dup.stderr).toBe('megaoptim keys create: An account with the email team@example.com already exists. Use another --email.\n')
@@ -148,7 +154,7 @@ describe('restarts: no job lost or left hanging', () => {
       store.submitJob(
         {
           id,
-          apiKey: account.apiKey,
+          accountId: account.id,
           status: 'queued',
           params: { compression: 'intelligent', webp: false, cmykToRgb: true, keepExif: false, maxWidth: 0, maxHeight: 0, callbackUrl: null, httpUser: null, httpPass: null },
           inputs: [{ kind: 'file', name: 'horse.png', blob: `uploads/${id}/0` }],
@@ -170,9 +176,9 @@ describe('restarts: no job lost or left hanging', () => {
     const server = createMegaOptimServer({ dataDir: tmp.dir })
     cleanups.push(() => server.close())
     const base = await server.listen()
-    const answer = await call(`${base}/v1/optimize/${id}/result?timeout=5`, { key: account.apiKey })
+    const answer = await call(`${base}/v1/optimize/${id}/result?timeout=5`, { key: 'K'.repeat(32) })
     expect(answer.json).toEqual({ status: 'error', code: 504, errors: [expect.stringContaining('stopped 2 times while running this job')] })
-    expect((await call(`${base}/v1/users/info`, { key: account.apiKey })).json.result.tokens).toBe(5)
+    expect((await call(`${base}/v1/users/info`, { key: 'K'.repeat(32) })).json.result.tokens).toBe(5)
     expect(existsSync(path.join(tmp.dir, 'blobs', 'uploads', id))).toBe(false)
   })
 })

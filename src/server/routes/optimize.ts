@@ -71,7 +71,7 @@ export function registerOptimizeRoute(app: FastifyInstance, ctx: ServerContext, 
     const id = randomUUID()
     // Uploads are written to the store as they arrive; any refusal below removes them again.
     try {
-      return await submit(ctx, req, account.apiKey, id)
+      return await submit(ctx, req, account.id, id)
     } catch (error) {
       await ctx.store.blobs.deletePrefix(`uploads/${id}`).catch(() => {})
       throw error
@@ -79,7 +79,7 @@ export function registerOptimizeRoute(app: FastifyInstance, ctx: ServerContext, 
   })
 }
 
-async function submit(ctx: ServerContext, req: FastifyRequest, apiKey: string, id: string): Promise<unknown> {
+async function submit(ctx: ServerContext, req: FastifyRequest, accountId: string, id: string): Promise<unknown> {
   const { fields, files } = await readForm(req, async (stream, index) => {
     const blob = `uploads/${id}/${index}`
     try {
@@ -146,7 +146,7 @@ async function submit(ctx: ServerContext, req: FastifyRequest, apiKey: string, i
       : urls.map((u) => ({ kind: 'url', name: urlFileName(u), url: u.href }))
 
   // A quick refusal with the balance in the message; the authoritative check is the atomic reservation below.
-  const balance = ctx.store.getAccount(apiKey)?.tokens ?? 0
+  const balance = ctx.store.getAccountById(accountId)?.tokens ?? 0
   const notEnough = (tokens: number): ApiError =>
     new ApiError(
       455,
@@ -156,7 +156,7 @@ async function submit(ctx: ServerContext, req: FastifyRequest, apiKey: string, i
 
   const job: JobRecord = {
     id,
-    apiKey: apiKey,
+    accountId,
     status: 'queued',
     params,
     inputs,
@@ -168,7 +168,7 @@ async function submit(ctx: ServerContext, req: FastifyRequest, apiKey: string, i
     finishedAt: null,
   }
   // The uploads are already in the store: once this commits, a restart can run the job.
-  if (!ctx.store.submitJob(job, inputs.length)) throw notEnough(ctx.store.getAccount(apiKey)?.tokens ?? 0)
+  if (!ctx.store.submitJob(job, inputs.length)) throw notEnough(ctx.store.getAccountById(accountId)?.tokens ?? 0)
   ctx.runner.start(id)
   return processingEnvelope(id)
 }

@@ -41,9 +41,10 @@ export function registerRegisterRoute(app: FastifyInstance, ctx: ServerContext, 
     const email = fields.email!.trim()
     const name = `${fields.first_name!.trim()} ${fields.last_name!.trim()}`
     const passwordHash = await hashPassword(fields.password!)
+    const apiKey = generateApiKey()
     try {
       const account = ctx.store.createAccount({
-        apiKey: generateApiKey(),
+        apiKey,
         name,
         email,
         tokens: ctx.options.signupTokens,
@@ -52,7 +53,7 @@ export function registerRegisterRoute(app: FastifyInstance, ctx: ServerContext, 
       return {
         status: 'ok',
         code: 200,
-        result: { name: account.name, email: account.email, tokens: account.tokens, api_key: account.apiKey },
+        result: { name: account.name, email: account.email, tokens: account.tokens, api_key: apiKey },
       }
     } catch (error) {
       if (error instanceof DuplicateAccountError) {

@@ -32,7 +32,7 @@ export function registerResultRoute(app: FastifyInstance, ctx: ServerContext, li
       const timeout = parseTimeout(req.query.timeout ?? form.fields.timeout)
       let job = ctx.store.getJob(id)
       if (!job) throw new ApiError(404, `Unknown process id ${id}: it never existed or has expired.`)
-      if (job.apiKey !== account.apiKey) throw new ApiError(401, `The job ${id} does not belong to this API key.`)
+      if (job.accountId !== account.id) throw new ApiError(401, `The job ${id} does not belong to this API key.`)
       if (job.status === 'queued' || job.status === 'running') {
         const gone = new AbortController()
         const onClose = (): void => gone.abort()

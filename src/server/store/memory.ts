@@ -8,6 +8,7 @@ import type {
   Store,
 } from './types.ts'
 import { DuplicateAccountError } from './types.ts'
+import { accountIdOf } from '../keys.ts'
 
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Uint8Array>()
@@ -71,25 +72,29 @@ export class MemoryStore implements Store {
     const email = input.email.toLowerCase()
     if (this.#emails.has(email)) throw new DuplicateAccountError(`An account with the email ${input.email} already exists.`)
     const account: AccountRecord = {
-      apiKey: input.apiKey,
+      id: accountIdOf(input.apiKey),
       name: input.name,
       email: input.email,
       tokens: input.tokens,
       createdAt: Date.now(),
     }
-    this.#accounts.set(account.apiKey, account)
+    this.#accounts.set(account.id, account)
     this.#emails.add(email)
     return clone(account)
   }
 
   getAccount(apiKey: string): AccountRecord | undefined {
-    const account = this.#accounts.get(apiKey)
+    return this.getAccountById(accountIdOf(apiKey))
+  }
+
+  getAccountById(id: string): AccountRecord | undefined {
+    const account = this.#accounts.get(id)
     return account && clone(account)
   }
 
   submitJob(job: JobRecord, reserve: number): boolean {
     // One synchronous block: no other request can run between the check and the debit.
-    const account = this.#accounts.get(job.apiKey)
+    const account = this.#accounts.get(job.accountId)
     if (!account) return false
     const unlimited = account.tokens === -1
     if (!unlimited) {
@@ -125,7 +130,7 @@ export class MemoryStore implements Store {
     const job = this.#jobs.get(id)
     if (!job || job.status === 'done' || job.status === 'failed') return
     const charge = outcome.status === 'done' ? Math.min(outcome.charge, job.reserved) : 0
-    const account = this.#accounts.get(job.apiKey)
+    const account = this.#accounts.get(job.accountId)
     if (account && account.tokens !== -1) account.tokens += job.reserved - charge
     job.reserved = 0
     job.status = outcome.status

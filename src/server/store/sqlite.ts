@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
+import { accountIdOf } from '../keys.ts'
 import { FileBlobStore } from './files.ts'
 import type {
   AccountRecord,
@@ -13,9 +14,11 @@ import type {
 } from './types.ts'
 import { DuplicateAccountError } from './types.ts'
 
+const SCHEMA_VERSION = 1
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
-  api_key TEXT PRIMARY KEY,
+  id TEXT PRIMARY KEY, -- SHA-256 of the API key; the key itself is never stored
   name TEXT NOT NULL,
   email TEXT NOT NULL UNIQUE COLLATE NOCASE,
   tokens INTEGER NOT NULL,
@@ -24,7 +27,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,
-  api_key TEXT NOT NULL REFERENCES accounts(api_key),
+  account_id TEXT NOT NULL REFERENCES accounts(id),
   status TEXT NOT NULL,
   params TEXT NOT NULL,
   inputs TEXT NOT NULL,
@@ -51,7 +54,7 @@ CREATE INDEX IF NOT EXISTS downloads_expiry ON downloads(expires_at);
 
 interface JobRow {
   id: string
-  api_key: string
+  account_id: string
   status: JobRecord['status']
   params: string
   inputs: string
@@ -75,7 +78,7 @@ interface DownloadRow {
 
 const toJob = (r: JobRow): JobRecord => ({
   id: r.id,
-  apiKey: r.api_key,
+  accountId: r.account_id,
   status: r.status,
   params: JSON.parse(r.params) as JobRecord['params'],
   inputs: JSON.parse(r.inputs) as JobRecord['inputs'],
@@ -118,7 +121,13 @@ export async function openSqliteStore(dataDir: string): Promise<SqliteStore> {
   // `megaoptim keys create` may write while `serve` runs: wait for the lock instead of failing.
   db.pragma('busy_timeout = 5000')
   db.pragma('foreign_keys = ON')
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (version > SCHEMA_VERSION) {
+    db.close()
+    throw new Error(`${path.join(dataDir, 'megaoptim.sqlite')} was written by a newer version of the server (schema ${version}); upgrade unplugin-megaoptim.`)
+  }
   db.exec(SCHEMA)
+  db.pragma(`user_version = ${SCHEMA_VERSION}`)
   return new SqliteStore(db, new FileBlobStore(path.join(dataDir, 'blobs')))
 }
 
@@ -133,14 +142,14 @@ export class SqliteStore implements Store {
     this.blobs = blobs
     this.#stmt = {
       insertAccount: db.prepare(
-        'INSERT INTO accounts (api_key, name, email, tokens, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO accounts (id, name, email, tokens, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      getAccount: db.prepare('SELECT api_key, name, email, tokens, created_at FROM accounts WHERE api_key = ?'),
+      getAccount: db.prepare('SELECT id, name, email, tokens, created_at FROM accounts WHERE id = ?'),
       emailTaken: db.prepare('SELECT 1 FROM accounts WHERE email = ?'),
-      reserve: db.prepare('UPDATE accounts SET tokens = tokens - ? WHERE api_key = ? AND tokens >= ?'),
-      refund: db.prepare('UPDATE accounts SET tokens = tokens + ? WHERE api_key = ? AND tokens >= 0'),
+      reserve: db.prepare('UPDATE accounts SET tokens = tokens - ? WHERE id = ? AND tokens >= ?'),
+      refund: db.prepare('UPDATE accounts SET tokens = tokens + ? WHERE id = ? AND tokens >= 0'),
       insertJob: db.prepare(
-        `INSERT INTO jobs (id, api_key, status, params, inputs, reserved, attempts, created_at)
+        `INSERT INTO jobs (id, account_id, status, params, inputs, reserved, attempts, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
@@ -168,38 +177,43 @@ export class SqliteStore implements Store {
 
   createAccount(input: NewAccount): AccountRecord {
     const createdAt = Date.now()
+    const id = accountIdOf(input.apiKey)
     try {
-      this.#stmt.insertAccount.run(input.apiKey, input.name, input.email, input.tokens, input.passwordHash ?? null, createdAt)
+      this.#stmt.insertAccount.run(id, input.name, input.email, input.tokens, input.passwordHash ?? null, createdAt)
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && this.#stmt.emailTaken.get(input.email)) {
         throw new DuplicateAccountError(`An account with the email ${input.email} already exists.`)
       }
       throw error
     }
-    return { apiKey: input.apiKey, name: input.name, email: input.email, tokens: input.tokens, createdAt }
+    return { id, name: input.name, email: input.email, tokens: input.tokens, createdAt }
   }
 
   getAccount(apiKey: string): AccountRecord | undefined {
-    const row = this.#stmt.getAccount.get(apiKey) as
-      | { api_key: string; name: string; email: string; tokens: number; created_at: number }
+    return this.getAccountById(accountIdOf(apiKey))
+  }
+
+  getAccountById(id: string): AccountRecord | undefined {
+    const row = this.#stmt.getAccount.get(id) as
+      | { id: string; name: string; email: string; tokens: number; created_at: number }
       | undefined
-    return row && { apiKey: row.api_key, name: row.name, email: row.email, tokens: row.tokens, createdAt: row.created_at }
+    return row && { id: row.id, name: row.name, email: row.email, tokens: row.tokens, createdAt: row.created_at }
   }
 
   submitJob(job: JobRecord, reserve: number): boolean {
     // One SQLite transaction (BEGIN IMMEDIATE): the check, the debit and the insert cannot interleave
     // with another request, nor with `keys create` in another process.
     const tx = this.#db.transaction((): boolean => {
-      const account = this.getAccount(job.apiKey)
+      const account = this.getAccountById(job.accountId)
       if (!account) return false
       let reserved = 0
       if (account.tokens !== -1) {
-        if (this.#stmt.reserve.run(reserve, job.apiKey, reserve).changes !== 1) return false
+        if (this.#stmt.reserve.run(reserve, job.accountId, reserve).changes !== 1) return false
         reserved = reserve
       }
       this.#stmt.insertJob.run(
         job.id,
-        job.apiKey,
+        job.accountId,
         job.status,
         JSON.stringify(job.params),
         JSON.stringify(job.inputs),
@@ -231,7 +245,7 @@ export class SqliteStore implements Store {
       const job = this.getJob(id)
       if (!job || job.status === 'done' || job.status === 'failed') return
       const charge = outcome.status === 'done' ? Math.min(outcome.charge, job.reserved) : 0
-      if (job.reserved - charge > 0) this.#stmt.refund.run(job.reserved - charge, job.apiKey)
+      if (job.reserved - charge > 0) this.#stmt.refund.run(job.reserved - charge, job.accountId)
       const params = JSON.stringify({ ...job.params, httpUser: null, httpPass: null })
       if (outcome.status === 'done') {
         this.#stmt.finishJob.run('done', JSON.stringify(outcome.result), null, outcome.finishedAt, params, id)

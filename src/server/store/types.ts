@@ -6,7 +6,8 @@ import type { Compression } from '../../engine/types.ts'
  * queuing a job is one atomic step, whatever the number of concurrent requests.
  */
 export interface AccountRecord {
-  apiKey: string
+  /** The SHA-256 of the API key (`accountIdOf`): the key itself is never stored. */
+  id: string
   name: string
   email: string
   /** -1 = unlimited */
@@ -15,6 +16,7 @@ export interface AccountRecord {
 }
 
 export interface NewAccount {
+  /** The plain key; the store keeps only its hash. */
   apiKey: string
   name: string
   email: string
@@ -63,7 +65,7 @@ export type JobStatus = 'queued' | 'running' | 'done' | 'failed'
 
 export interface JobRecord {
   id: string
-  apiKey: string
+  accountId: string
   status: JobStatus
   params: JobParams
   inputs: JobInput[]
@@ -112,7 +114,9 @@ export interface Store {
   readonly blobs: BlobStore
   /** Throws `DuplicateAccountError` when the email is taken. */
   createAccount(account: NewAccount): AccountRecord
+  /** The account of a plain API key. */
   getAccount(apiKey: string): AccountRecord | undefined
+  getAccountById(id: string): AccountRecord | undefined
   /** Takes `reserve` tokens and inserts the job in one atomic step; false (and nothing stored) when the balance is short. */
   submitJob(job: JobRecord, reserve: number): boolean
   getJob(id: string): JobRecord | undefined
