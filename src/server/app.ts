@@ -56,6 +56,8 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
     return503OnClosing: false,
     // Errors raised before routing (a malformed URL) keep the envelope too.
     frameworkErrors: (error, _req, reply) => {
+      ctx.stats.requests['(malformed request)'] = (ctx.stats.requests['(malformed request)'] ?? 0) + 1
+      ctx.stats.totalRequests++
       void (reply as unknown as FastifyReply).code(200).send(errorEnvelope(400, `Bad request: ${error.message}.`))
     },
   })

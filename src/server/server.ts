@@ -2,6 +2,7 @@ import type { Agent } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.ts'
 import { publicBase, resultBody, type ServerContext } from './context.ts'
+import { lockDataDir } from './dir-lock.ts'
 import { loadDefaultEngine } from './engine.ts'
 import { errorEnvelope } from './envelope.ts'
 import { JobRunner } from './jobs.ts'
@@ -48,6 +49,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
   let baseUrl: string | undefined
   let engineVersion: string | null = null
   let closed = false
+  let unlock: (() => Promise<void>) | undefined
   const callbacks = new Set<Promise<unknown>>()
   const callbackAbort = new AbortController()
 
@@ -85,6 +87,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       if (closed) throw new Error('The server was closed; create a new one.')
       if (app) throw new Error('The server is already listening.')
       const s = await store()
+      if (options.dataDir !== undefined) unlock = await lockDataDir(options.dataDir)
       const outbound: OutboundContext = {
         agent: (agent = createOutboundAgent({ allowPrivateUrls: options.allowPrivateUrls, timeoutMs: options.fetchTimeoutMs })),
         allowPrivateUrls: options.allowPrivateUrls,
@@ -171,6 +174,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       await Promise.allSettled([...callbacks])
       await agent?.close().catch(() => {})
       if (storePromise) (await storePromise.catch(() => undefined))?.close()
+      await unlock?.()
     },
   }
   return handle

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { startEmbeddedServer } from '../../src/server.ts'
 import { createOutboundAgent } from '../../src/server/net-guard.ts'
-import { resolveServerOptions } from '../../src/server/options.ts'
+import { resolveServerOptions, type EngineLike } from '../../src/server/options.ts'
 import { openSqliteStore } from '../../src/server/store/sqlite.ts'
 import { call, files, fixture, localServer, startServer, tempDir, waitResult } from './helpers.ts'
 
@@ -39,8 +39,11 @@ describe('startEmbeddedServer()', () => {
       body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }),
     })
     const poll = call(`${embedded.endpoint}/optimize/${submitted.json.process_id}/result?timeout=300`, { key: embedded.apiKey })
-    // Let the poll reach the server before closing.
-    await new Promise((r) => setTimeout(r, 100))
+    // Close only once the poll is waiting on the server.
+    for (let i = 0; i < 500 && !embedded.stats.requests['GET /v1/optimize/:id/result']; i++) {
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(embedded.stats.requests['GET /v1/optimize/:id/result']).toBe(1)
     await embedded.close()
     expect((await poll).json).toEqual({ status: 'processing', code: 202, process_id: submitted.json.process_id })
     await embedded.close()
@@ -49,18 +52,26 @@ describe('startEmbeddedServer()', () => {
   it('close() lets a running item finish and settles its job', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
-    const s = await startServer({ dataDir: tmp.dir }, 5)
+    let started!: () => void
+    const itemStarted = new Promise<void>((resolve) => (started = resolve))
+    // An engine that says when it starts, then takes a while: close() arrives mid-item, deterministically.
+    const slow: EngineLike = {
+      version: 'slow-engine',
+      sniffFormat: () => 'png',
+      isEngineError: (_e: unknown): _e is Error => false,
+      optimizeImage: async (input) => {
+        started()
+        await new Promise((r) => setTimeout(r, 300))
+        return { format: 'png', originalSize: input.length, data: input.subarray(0, input.length / 2), width: 1, height: 1, webp: null }
+      },
+    }
+    const s = await startServer({ dataDir: tmp.dir, engine: slow }, 5)
     const submitted = await call(`${s.endpoint}/optimize`, {
       key: s.key,
-      body: files({ file: ['rocket.jpg', fixture('rocket.jpg')] }, { type: 'file' }),
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }),
     })
     expect(submitted.json.code).toBe(202)
-    let active = 0
-    for (let i = 0; i < 500 && active === 0; i++) {
-      active = (await call(`${s.base}/status`)).json.jobs.activeItems
-      if (active === 0) await new Promise((r) => setTimeout(r, 5))
-    }
-    expect(active).toBe(1)
+    await itemStarted
     await s.close()
     const store = await openSqliteStore(tmp.dir)
     try {

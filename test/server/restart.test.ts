@@ -111,6 +111,10 @@ describe('restarts: no job lost or left hanging', () => {
     expect(existsSync(path.join(tmp.dir, 'blobs', 'uploads', id, '0'))).toBe(true)
 
     const second = await serve(tmp.dir)
+    // One server per data dir: a second one refuses to start while this one runs.
+    const third = await run(['serve', '--port', '0', '--data-dir', tmp.dir])
+    expect(third.code).toBe(1)
+    expect(third.stderr).toContain(`Another megaoptim server (pid ${second.child.pid}) is using ${tmp.dir}`)
     const done = await waitResult(`${second.base}/v1`, id, key)
     expect(done.json).toMatchObject({ status: 'ok', code: 200, id })
     expect(done.json.result.map((i: { success: number }) => i.success)).toEqual([1, 0])
