@@ -66,6 +66,13 @@ describe('uploads: oversized, corrupt, empty, non-image, lying names', () => {
     expect(Buffer.from(await dl.body.arrayBuffer()).length).toBe(item.optimized_size)
   })
 
+  it('a file name with a path never reaches the filesystem or the link as a path', async () => {
+    const done = await optimizeAndWait(s, files({ file: ['../../etc/evil.png', fixture('horse.png')] }, { type: 'file' }))
+    const [item] = done.json.result
+    expect(item.file_name).toBe('../../etc/evil.png')
+    expect(new URL(item.url as string).pathname).toMatch(/^\/image\/[0-9a-f]{32}\/evil\.png$/)
+  })
+
   it('form-urlencoded and multipart give the same validation', async () => {
     const a = await call(`${s.endpoint}/optimize`, { key: s.key, body: { type: 'files' } })
     const b = await call(`${s.endpoint}/optimize`, { key: s.key, body: files({}, { type: 'files' }) })
