@@ -49,8 +49,8 @@ export class MegaOptimClient {
   /** The account behind the key. Throws a {@link MegaOptimError} (e.g. `AuthError` for a bad key). */
   async userInfo(options: CallOptions = {}): Promise<UserInfo> {
     const deadlineAt = Date.now() + this.#opts.deadline
-    const answer = await this.#scheduler.run('info', { signal: anySignal([options.signal, this.#closed.signal]), deadlineAt, files: [], path: '/users/info' }, (signal) =>
-      callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: this.#opts.requestTimeout, signal }),
+    const answer = await this.#scheduler.run('info', { signal: anySignal([options.signal, this.#closed.signal]), deadlineAt, files: [], path: '/users/info' }, (signal, onWire) =>
+      callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: this.#opts.requestTimeout, signal, onWire }),
     )
     const result = answer.result as { name?: unknown; email?: unknown; tokens?: unknown } | undefined
     const tokens = typeof result?.tokens === 'string' ? Number(result.tokens) : result?.tokens

@@ -43,6 +43,8 @@ export interface ApiRequest {
   signal?: AbortSignal
   /** Names of the files in the request, for messages. */
   files?: string[]
+  /** Called when the request is handed to the socket (the moment the rate limiter paces on). */
+  onWire?: () => void
 }
 
 export interface HttpContext {
@@ -70,7 +72,8 @@ export async function callApi(ctx: HttpContext, req: ApiRequest): Promise<ApiEnv
     } else {
       body = req.body
     }
-    res = await request(`${ctx.base}${req.path}`, { method: req.method, headers, body, signal, dispatcher: ctx.dispatcher })
+    const dispatcher = req.onWire ? ctx.dispatcher.compose(onRequestStart(req.onWire)) : ctx.dispatcher
+    res = await request(`${ctx.base}${req.path}`, { method: req.method, headers, body, signal, dispatcher })
   } catch (error) {
     cleanup()
     throw transportError(error, req, signal, secrets)
@@ -105,6 +108,26 @@ export async function callApi(ctx: HttpContext, req: ApiRequest): Promise<ApiEnv
   }
   if (envelope.code === 200 || envelope.code === 202) return envelope
   throw codeError(envelope, req, retryAfterMs, secrets)
+}
+
+/** An undici interceptor that reports when a request is handed to the socket (legacy or new handler API). */
+function onRequestStart(notify: () => void): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (opts, handler) => {
+    const watched = new Proxy(handler, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown
+        if ((prop === 'onRequestStart' || prop === 'onConnect') && typeof value === 'function') {
+          return (...args: unknown[]) => {
+            notify()
+            return (value as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        }
+        // Bound to the real handler: undici's handlers keep state in private fields a Proxy cannot reach.
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    return dispatch(opts, watched)
+  }
 }
 
 /** Map an error envelope to its typed error. */

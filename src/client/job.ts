@@ -85,8 +85,9 @@ async function submitAndWait(
 ): Promise<unknown[]> {
   const { scheduler, opts, http } = ctx
   const runCtx = { signal: ctx.signal, deadlineAt: ctx.deadlineAt, files: names, path: '/optimize' }
-  const submitted = await scheduler.run('optimize', runCtx, (signal) =>
+  const submitted = await scheduler.run('optimize', runCtx, (signal, onWire) =>
     callApi(http, {
+      onWire,
       kind: 'optimize',
       path: '/optimize',
       method: 'POST',
@@ -108,8 +109,9 @@ async function submitAndWait(
   for (;;) {
     const remainingS = Math.ceil((ctx.deadlineAt - Date.now()) / 1000)
     const wait = Math.max(1, Math.min(opts.pollTimeoutSeconds, remainingS))
-    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal) =>
+    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire) =>
       callApi(http, {
+        onWire,
         kind: 'result',
         path: `${path}?timeout=${wait}`,
         method: 'POST',

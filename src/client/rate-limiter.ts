@@ -3,12 +3,18 @@
  *
  * Why spacing and not windows: p-queue's fixed windows let `intervalCap` tasks run at the end of one window
  * and `intervalCap` more at the start of the next, twice the limit in a short span. Instead every endpoint
- * gets `intervalCap: 1` in strict (sliding) mode with `interval = ceil((perMs + margin) / requests)`, where
- * `margin = max(2% of perMs, 50 ms)`. Two starts are then always at least `interval` apart, so any window of
- * `perMs` holds at most `floor(perMs / interval) + 1 <= requests` starts (as `interval × requests > perMs`),
- * whatever the server's window alignment. The margin leaves room for arrival jitter between client and
- * server: the server sees request `requests + 1` at least `margin` after request 1, even if request 1 was
- * delayed on the way by almost that much (a cold connection, a busy event loop, the internet).
+ * sends one request at a time, spaced: `interval = ceil((perMs + margin) / requests)` with
+ * `margin = max(2% of perMs, 200 ms)`.
+ *
+ * Spacing is measured where the server sees it: from the moment a request is handed to the socket (undici's
+ * `onRequestStart`), not from when our code decided to send it. A busy event loop (a bundler next door) can
+ * delay that moment; the next request then waits `interval` after the delayed one instead of catching up.
+ * p-queue runs the gate (`concurrency: 1`, plus strict `intervalCap: 1` per `interval` on starts).
+ *
+ * Proof: consecutive requests reach the wire at least `interval` apart, so any window of `perMs` holds at
+ * most `floor(perMs / interval) + 1 <= requests` of them (as `interval × requests > perMs`), whatever the
+ * server's window alignment. The margin absorbs jitter after the socket (network, the server's own loop):
+ * request `requests + 1` leaves at least `margin` after the window of request 1 closes.
  * The cost is about 2% of the throughput.
  *
  * A `Retry-After` pauses the whole endpoint (not only the request that got it), so queued requests don't
@@ -17,7 +23,7 @@
 import PQueue from 'p-queue'
 import type { RateLimitSpec } from './types.ts'
 
-export const RATE_MARGIN = { fraction: 0.02, minMs: 50 }
+export const RATE_MARGIN = { fraction: 0.02, minMs: 200 }
 
 export function spacingMs(spec: RateLimitSpec): number {
   const margin = Math.max(spec.perMs * RATE_MARGIN.fraction, RATE_MARGIN.minMs)
@@ -32,12 +38,33 @@ export class EndpointLimiter {
 
   constructor(spec: RateLimitSpec) {
     this.spacing = spacingMs(spec)
-    this.#queue = new PQueue({ intervalCap: 1, interval: this.spacing, strict: true })
+    this.#queue = new PQueue({ concurrency: 1, intervalCap: 1, interval: this.spacing, strict: true })
   }
 
-  /** Run `fn` when the limit allows; rejects with `signal.reason` if aborted while waiting. */
-  schedule<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return this.#queue.add(fn, { signal }) as Promise<T>
+  /**
+   * Run `fn` when the limit allows. `fn` must call `onWire` when its request is handed to the socket; the
+   * next request waits `spacing` after that (or after `fn` settles, if it never got that far).
+   * Rejects with `signal.reason` if aborted while waiting.
+   */
+  schedule<T>(fn: (onWire: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue
+        .add(
+          async () => {
+            let wired!: () => void
+            const onWire = new Promise<void>((r) => (wired = r))
+            const running = fn(wired)
+            // The caller gets its answer as soon as it comes; only the gate waits out the spacing.
+            resolve(running)
+            // Settled without reaching the wire (refused, aborted): the gate opens all the same.
+            running.then(wired, wired)
+            await onWire
+            await new Promise((r) => setTimeout(r, this.spacing))
+          },
+          { signal },
+        )
+        .catch(reject)
+    })
   }
 
   /** Start nothing on this endpoint for `ms` (a `Retry-After`); a longer pause already running wins. */

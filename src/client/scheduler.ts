@@ -55,7 +55,7 @@ export class Scheduler {
    * Run `send` (one HTTP attempt) under the endpoint's limit, retrying what is retryable.
    * Throws the last MegaOptimError, a CircuitOpenError, a deadline TimeoutError, or the caller's abort reason.
    */
-  async run<T>(kind: EndpointKind, ctx: RunContext, send: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  async run<T>(kind: EndpointKind, ctx: RunContext, send: (signal: AbortSignal | undefined, onWire: () => void) => Promise<T>): Promise<T> {
     const limiter = this.#limiters[kind]
     for (let attempt = 1; ; attempt++) {
       ctx.signal?.throwIfAborted()
@@ -65,13 +65,13 @@ export class Scheduler {
       const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), AbortSignal.timeout(remaining)])
       let error: unknown
       try {
-        return await limiter.schedule(() => {
+        return await limiter.schedule((onWire) => {
           this.breaker.check(kind)
           this.stats.requests++
           this.stats.byEndpoint![kind]++
           this.emit({ type: 'sent', endpoint: ctx.path, names: ctx.files })
           // Not aborted when the breaker opens: a request already on the wire may still be accepted (and paid for).
-          return send(ctx.signal)
+          return send(ctx.signal, onWire)
         }, waitSignal)
       } catch (e) {
         error = e
