@@ -12,7 +12,8 @@ export interface ServerContext {
   stats: ServerStats
   /** The listening address, e.g. `http://127.0.0.1:41234`. */
   listenUrl(): string
-  engineVersion(): string | null
+  /** The engine's version (it is loaded for the answer); null when it cannot load (sharp missing). */
+  engineVersion(): Promise<string | null>
 }
 
 declare module 'fastify' {

@@ -47,7 +47,6 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
   let agent: Agent | undefined
   let sweepTimer: NodeJS.Timeout | undefined
   let baseUrl: string | undefined
-  let engineVersion: string | null = null
   let closed = false
   let unlock: (() => Promise<void>) | undefined
   const callbacks = new Set<Promise<unknown>>()
@@ -99,7 +98,13 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
         runner: undefined as unknown as JobRunner,
         stats,
         listenUrl: () => baseUrl ?? 'http://127.0.0.1',
-        engineVersion: () => engineVersion,
+        engineVersion: () =>
+          options.engine
+            ? Promise.resolve(options.engine.version)
+            : loadDefaultEngine().then(
+                (e) => e.version,
+                () => null,
+              ),
       }
       ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => onFinished(ctx, outbound, job) })
       app = await buildApp(ctx)
@@ -124,14 +129,9 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       sweepNow()
       sweepTimer = setInterval(sweepNow, options.sweepIntervalMs)
       sweepTimer.unref()
-      if (options.engine) engineVersion = options.engine.version
-      else {
-        // Shown on /status; a missing sharp surfaces at the first job, with its own message.
-        loadDefaultEngine().then(
-          (e) => (engineVersion = e.version),
-          () => {},
-        )
-      }
+      // Warm the engine up now, so that the first job and /status do not wait for sharp to load; a missing
+      // sharp surfaces at the first job, with its own message.
+      if (!options.engine) loadDefaultEngine().catch(() => {})
       return baseUrl
     },
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import sharp from 'sharp'
 import { request } from 'undici'
+import { ENGINE_VERSION } from '../../src/engine/index.ts'
 import { call, files, fixture, optimizeAndWait, startServer, type Started } from './helpers.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -19,7 +20,7 @@ describe('the compatible server, endpoint by endpoint', () => {
     expect(status.json).toMatchObject({
       status: 'ok',
       code: 200,
-      software: { name: 'unplugin-megaoptim', version: expect.stringMatching(/^\d+\.\d+\.\d+/), store: 'memory' },
+      software: { name: 'unplugin-megaoptim', version: expect.stringMatching(/^\d+\.\d+\.\d+/), store: 'memory', engine: ENGINE_VERSION },
     })
   })
 

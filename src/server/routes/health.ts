@@ -31,7 +31,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext, l
     software: {
       name: 'unplugin-megaoptim',
       version,
-      engine: ctx.engineVersion(),
+      engine: await ctx.engineVersion(),
       node: process.version,
       store: ctx.store.kind,
       workers: ctx.options.workers,
