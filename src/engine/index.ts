@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { createRequire } from 'node:module'
 import { EngineError, toEngineError } from './errors.ts'
 import { loadSharp } from './load-sharp.ts'
@@ -26,12 +27,27 @@ export const ENGINE_VERSION = `megaoptim-engine/${ALGORITHM_VERSION} sharp/${sha
 
 function sharpVersion(): string {
   try {
-    const require = createRequire(import.meta.url)
-    const pkg = JSON.parse(readFileSync(require.resolve('sharp/package.json'), 'utf8')) as { version: string }
-    return pkg.version
+    // sharp's exports map hides package.json: walk up from its entry point.
+    let dir = dirname(createRequire(import.meta.url).resolve('sharp'))
+    for (;;) {
+      const file = join(dir, 'package.json')
+      if (existsSync(file)) {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string }
+        if (pkg.name === 'sharp' && pkg.version) return pkg.version
+      }
+      const parent = dirname(dir)
+      if (parent === dir) return 'unknown'
+      dir = parent
+    }
   } catch {
     return 'missing'
   }
+}
+
+/** The contract's result, plus what produced it (for logs and the benchmark). */
+export interface EngineOutput extends EngineResult {
+  /** e.g. `jpeg q72 4:2:0`, `png palette q80`, or `input` when the input was kept. */
+  settings: string
 }
 
 /**
@@ -42,7 +58,7 @@ export async function optimizeImage(
   input: Uint8Array,
   params: EngineParams,
   options: EngineOptions = {},
-): Promise<EngineResult> {
+): Promise<EngineOutput> {
   if (!(input instanceof Uint8Array) || input.length === 0) {
     throw new EngineError('ENGINE_EMPTY_INPUT', 'The file is empty; there is nothing to optimize.')
   }
@@ -75,6 +91,7 @@ export async function optimizeImage(
       width: main ? main.width : src.width,
       height: main ? main.height : src.height,
       webp: webp && webp.length < input.length ? webp : null,
+      settings: main ? (main.settings ?? 'encoded') : 'input',
     }
   } catch (err) {
     throw toEngineError(err, format)

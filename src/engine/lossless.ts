@@ -1,4 +1,4 @@
-import { applyEncoder, type EncoderSettings } from './encode.ts'
+import { applyEncoder, describe, type EncoderSettings } from './encode.ts'
 import { stripJpegMetadata } from './jpeg-markers.ts'
 import { canonicalPixels, decodesTo, fitsInPalette } from './pixels.ts'
 import { throwIfAborted, toBytes, type Encoded } from './run.ts'
@@ -30,6 +30,7 @@ export async function optimizeLossless(src: Source, params: EngineParams, signal
   for (const settings of candidates) {
     throwIfAborted(signal)
     const out = await toBytes(applyEncoder(withMetadataPolicy(src.pipeline(), src, params, true), settings))
+    out.settings = describe(settings)
     if (!fallback || out.data.length < fallback.data.length) fallback = out
     const exact = await decodesTo(src.sharp, out.data, reference, { animated: src.animated, sixteenBit })
     if (exact && (!best || out.data.length < best.data.length)) best = out
@@ -55,5 +56,5 @@ async function losslessJpeg(src: Source, params: EngineParams, change: boolean):
   const reference = await canonicalPixels(sharp(src.input, { limitInputPixels: false }).rotate(), false)
   const candidate = await canonicalPixels(sharp(stripped, { limitInputPixels: false }).rotate(), false)
   if (!candidate.data.equals(reference.data)) return null
-  return { data: stripped, width: reference.width, height: reference.height }
+  return { data: stripped, width: reference.width, height: reference.height, settings: 'jpeg metadata stripped' }
 }

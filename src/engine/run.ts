@@ -5,6 +5,8 @@ export interface Encoded {
   data: Uint8Array
   width: number
   height: number
+  /** What produced it, e.g. `jpeg q72 4:2:0` (for logs and the benchmark). */
+  settings?: string
 }
 
 /** Run a pipeline to bytes; the height is one frame's for animations. */

@@ -34,7 +34,8 @@ export async function openSource(
   const options: SharpOptions = { failOn: 'warning', limitInputPixels, animated: animatedFormat }
   let meta: Metadata
   try {
-    meta = await sharp(input, options).metadata()
+    // Header only: the pixel limit is checked below, with a message that says what was declared.
+    meta = await sharp(input, { ...options, limitInputPixels: false }).metadata()
   } catch (err) {
     throw toEngineError(err, format)
   }
