@@ -307,8 +307,9 @@ export class JobRunner {
     const optimizedSize = result.data.length
     const saved = size - optimizedSize
     const savedPercent = percent(saved, size)
-    // The contract: savings of 5% or less are not an optimization and cost nothing.
-    if (savedPercent <= 5) {
+    // The contract: savings of 5% or less are not an optimization and cost nothing. Compared exactly
+    // (saved / size <= 5%), not on the rounded percentage.
+    if (saved * 20 <= size) {
       return failedItem(
         input.name,
         size,
