@@ -25,6 +25,15 @@ export async function fetchImage(
 ): Promise<Uint8Array> {
   let url = new URL(input)
   const origin = url.origin
+  let user = opts.httpUser
+  let pass = opts.httpPass
+  // Credentials written in the URL (http://user:pass@host/...) mean the same as http_user/http_pass.
+  if (url.username !== '' || url.password !== '') {
+    user ??= decodeURIComponent(url.username)
+    pass ??= decodeURIComponent(url.password)
+    url.username = ''
+    url.password = ''
+  }
   for (let hop = 0; ; hop++) {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new FetchImageError(`${url.protocol} URLs are not fetched; use http or https`)
@@ -37,8 +46,8 @@ export async function fetchImage(
       }
     }
     const headers: Record<string, string> = { 'user-agent': 'megaoptim-compatible-server' }
-    if (opts.httpUser !== null && url.origin === origin) {
-      headers.authorization = `Basic ${Buffer.from(`${opts.httpUser}:${opts.httpPass ?? ''}`).toString('base64')}`
+    if (user !== null && url.origin === origin) {
+      headers.authorization = `Basic ${Buffer.from(`${user}:${pass ?? ''}`).toString('base64')}`
     }
     let res: Awaited<ReturnType<typeof request>>
     try {

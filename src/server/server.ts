@@ -20,6 +20,8 @@ export interface MegaOptimServerHandle extends MegaOptimServer {
   readonly options: ResolvedServerOptions
   /** Runs the sweeper now (it also runs every `sweepIntervalMs`). */
   sweep(): Promise<SweepResult>
+  /** The store behind the server (opened on first use). */
+  store(): Promise<Store>
   /** Callback deliveries still retrying. */
   pendingCallbacks(): Promise<void>
 }
@@ -144,6 +146,8 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       const account = s.createAccount({ apiKey, name, email, tokens })
       return { name: account.name, email: account.email, apiKey, tokens: account.tokens }
     },
+
+    store,
 
     async sweep() {
       return sweep(await store(), sweepOptions())

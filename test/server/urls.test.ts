@@ -154,6 +154,15 @@ describe('url fetching (allowPrivateUrls on, against a local origin)', () => {
     expect(done.json.user.tokens).toBe(98)
   })
 
+  it('credentials written in the URL are sent as Basic auth too', async () => {
+    const withCredentials = origin.url.replace('http://', 'http://user:p%40ss@')
+    const done = await optimizeAndWait(s, { type: 'url', url: `${withCredentials}/private/horse.png` })
+    expect(done.json.result[0]).toMatchObject({ success: 1, file_name: 'horse.png' })
+    // Settled jobs keep no credentials.
+    const job = (await s.server.store()).getJob(done.json.id)!
+    expect(JSON.stringify(job)).not.toMatch(/p%40ss|p@ss/)
+  })
+
   it('without the credentials the origin answers 401: a per-item failure', async () => {
     const done = await optimizeAndWait(s, { type: 'url', url: `${origin.url}/private/horse.png` })
     expect(done.json.result[0]).toMatchObject({ success: 0, file_name: 'horse.png' })

@@ -9,6 +9,7 @@ import type {
 } from './types.ts'
 import { DuplicateAccountError } from './types.ts'
 import { accountIdOf } from '../keys.ts'
+import { withoutCredentials } from './scrub.ts'
 
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Uint8Array>()
@@ -135,7 +136,7 @@ export class MemoryStore implements Store {
     job.reserved = 0
     job.status = outcome.status
     job.finishedAt = outcome.finishedAt
-    job.params = { ...job.params, httpUser: null, httpPass: null }
+    Object.assign(job, withoutCredentials(job.params, job.inputs))
     if (outcome.status === 'done') {
       job.result = clone(outcome.result)
       for (const d of outcome.downloads) this.#downloads.set(`${d.dir}/${d.name}`, clone(d))

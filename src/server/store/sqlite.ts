@@ -3,6 +3,7 @@ import path from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { accountIdOf } from '../keys.ts'
 import { FileBlobStore } from './files.ts'
+import { withoutCredentials } from './scrub.ts'
 import type {
   AccountRecord,
   DownloadRecord,
@@ -160,7 +161,7 @@ export class SqliteStore implements Store {
         "UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1) WHERE id = ? AND status = 'running'",
       ),
       finishJob: db.prepare(
-        'UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, reserved = 0, params = ? WHERE id = ?',
+        'UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, reserved = 0, params = ?, inputs = ? WHERE id = ?',
       ),
       unfinished: db.prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"),
       insertDownload: db.prepare(
@@ -246,14 +247,16 @@ export class SqliteStore implements Store {
       if (!job || job.status === 'done' || job.status === 'failed') return
       const charge = outcome.status === 'done' ? Math.min(outcome.charge, job.reserved) : 0
       if (job.reserved - charge > 0) this.#stmt.refund.run(job.reserved - charge, job.accountId)
-      const params = JSON.stringify({ ...job.params, httpUser: null, httpPass: null })
+      const scrubbed = withoutCredentials(job.params, job.inputs)
+      const params = JSON.stringify(scrubbed.params)
+      const inputs = JSON.stringify(scrubbed.inputs)
       if (outcome.status === 'done') {
-        this.#stmt.finishJob.run('done', JSON.stringify(outcome.result), null, outcome.finishedAt, params, id)
+        this.#stmt.finishJob.run('done', JSON.stringify(outcome.result), null, outcome.finishedAt, params, inputs, id)
         for (const d of outcome.downloads) {
           this.#stmt.insertDownload.run(d.dir, d.name, d.blob, d.size, d.contentType, d.jobId, d.expiresAt)
         }
       } else {
-        this.#stmt.finishJob.run('failed', null, outcome.error, outcome.finishedAt, params, id)
+        this.#stmt.finishJob.run('failed', null, outcome.error, outcome.finishedAt, params, inputs, id)
       }
     })
     tx.immediate()
