@@ -314,7 +314,8 @@ export class BuildSession {
       const data = await optimizeSvg(asset.data)
       result = data ? { outcome: 'optimized', data, webp: null } : { outcome: 'no-gain', webp: null }
     } catch (error) {
-      result = { outcome: 'unprocessable', reason: `svgo could not parse it: ${message(error)}` }
+      // svgo's parse errors quote the markup around the problem: keep the report readable.
+      result = { outcome: 'unprocessable', reason: `svgo could not parse it: ${message(error).split('\n')[0]!.slice(0, 200)}` }
     }
     await this.remember(key, result)
     return { result, cached: false, fresh: true }
