@@ -92,6 +92,24 @@ describe('megaoptim keys create', () => {
   })
 })
 
+describe('megaoptim serve flags', () => {
+  it('--rate-limit and --allow-private-urls reach the server', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const key = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'T', '--email', 't@example.com', '--tokens', '5'])).stdout.trim()
+    const server = await serve(tmp.dir, ['--rate-limit', '1', '--allow-private-urls'])
+    expect((await call(`${server.base}/v1/users/info`, { key })).json.code).toBe(200)
+    expect((await call(`${server.base}/v1/users/info`, { key })).json.code).toBe(429)
+    const local = await call(`${server.base}/v1/optimize`, {
+      key,
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: `${server.base}/ping` }),
+    })
+    expect(local.json.code).toBe(202)
+    server.child.kill('SIGINT')
+    expect(await exited(server.child)).toEqual({ code: 0, signal: null })
+  })
+})
+
 describe('restarts: no job lost or left hanging', () => {
   it('a server killed (SIGKILL) mid-job runs the job again after a restart, charging once', async () => {
     const tmp = await tempDir()
