@@ -1,5 +1,5 @@
 import { request, type Agent } from 'undici'
-import { assertPublicUrl } from './net-guard.ts'
+import { assertPublicUrl, BlockedAddressError } from './net-guard.ts'
 
 /** A `url` that could not be fetched: a per-item failure, never a crashed job. */
 export class FetchImageError extends Error {
@@ -42,7 +42,11 @@ export async function fetchImage(
       try {
         await assertPublicUrl(url)
       } catch (error) {
-        throw new FetchImageError(`Refused to fetch ${url.host}: ${(error as Error).message}`)
+        throw new FetchImageError(
+          error instanceof BlockedAddressError
+            ? `Refused to fetch ${url.host}: ${error.message}`
+            : `Could not resolve ${url.hostname}: ${(error as Error).message}`,
+        )
       }
     }
     const headers: Record<string, string> = { 'user-agent': 'megaoptim-compatible-server' }

@@ -86,6 +86,12 @@ describe('SSRF guard', () => {
       expect(target.hits).toBe(0)
     })
 
+    it('a name that does not resolve is a per-item failure that says so', async () => {
+      const done = await optimizeAndWait(s, { type: 'url', url: 'http://no-such-host.invalid/a.png' })
+      expect(done.json.result[0]).toMatchObject({ success: 0, file_name: 'a.png' })
+      expect(done.json.result[0].error).toMatch(/^Could not resolve no-such-host\.invalid/)
+    })
+
     it('refuses a hostname that resolves to loopback (localhost)', async () => {
       const port = new URL(target.url).port
       const done = await optimizeAndWait(s, { type: 'url', url: `http://localhost:${port}/horse.png` })
