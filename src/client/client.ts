@@ -2,6 +2,7 @@
  * The MegaOptim API client: `optimize()`, `userInfo()`, `stats`. See `types.ts` for the public shapes and
  * `errors.ts` for the table of error codes.
  */
+import { setMaxListeners } from 'node:events'
 import { Agent } from 'undici'
 import PQueue from 'p-queue'
 import { makeBatches } from './batch.ts'
@@ -69,6 +70,8 @@ export class MegaOptimClient {
     if (!Array.isArray(inputs)) throw new TypeError(`inputs must be an array, got ${typeof inputs}`)
     const resolvedParams = resolveParams(params)
     const signal = anySignal([options.signal, this.#closed.signal])
+    // Every queued job and download listens on this one signal: hundreds of listeners are expected.
+    setMaxListeners(0, signal)
     signal.throwIfAborted()
     const deadlineAt = Date.now() + this.#opts.deadline
     const prepared = await prepareInputs(inputs, signal)
