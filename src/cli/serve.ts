@@ -68,6 +68,11 @@ export async function run(argv: string[]): Promise<number> {
 
   const url = await server.listen({ host: (values.host as string | undefined) ?? '127.0.0.1', port })
   console.log(`megaoptim server listening on ${url} (API endpoint ${server.endpoint})`)
+  const o = server.options
+  console.log(
+    `data in ${o.dataDir}; ${o.workers} worker(s); ${o.rateLimit} requests/min per key and endpoint; ` +
+      `private URLs ${o.allowPrivateUrls ? 'allowed' : 'refused'}`,
+  )
 
   return new Promise<number>((resolve) => {
     let stopping = false
