@@ -148,7 +148,7 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
     tokensLeft: stats.tokensLeft,
   }
   const lines = [
-    `megaoptim: ${summary.files} files: ${summary.optimized} optimized, ${summary.noGain} without gain, ${summary.failed} failed${interrupted ? ` (interrupted: ${files.length - reports.length} not processed, left as they were)` : ''}`,
+    `megaoptim: ${summary.files} files: ${summary.optimized} optimized, ${summary.noGain} without gain, ${summary.failed} failed${interrupted ? ` (interrupted: ${files.length - reports.length} not processed${args.out ? ' and not copied to the output' : ', left as they were'})` : ''}`,
     `  bytes:    ${formatBytes(before)} -> ${formatBytes(after)} (${before ? (((after - before) / before) * 100).toFixed(1) : '0.0'}%)`,
     ...(args.params.webp ? [`  webp:     ${summary.webpFiles} files, ${formatBytes(summary.webpBytes)}`] : []),
     `  requests: ${stats.requests} (optimize ${stats.byEndpoint?.optimize ?? 0}, result ${stats.byEndpoint?.result ?? 0}), retries ${stats.retries}, rate-limited ${stats.rateLimited}`,

@@ -77,7 +77,9 @@ export class MegaOptimError extends Error {
   forFile(file: string): MegaOptimError {
     const copy = Object.create(Object.getPrototypeOf(this) as object) as MegaOptimError
     Object.assign(copy, this, { file })
-    Object.defineProperty(copy, 'message', { value: `${file}: ${this.message}`, enumerable: false, writable: true, configurable: true })
+    // A message that already names the file (e.g. "POST /optimize for a.png, b.png ...") is not prefixed again.
+    const message = this.message.includes(file) ? this.message : `${file}: ${this.message}`
+    Object.defineProperty(copy, 'message', { value: message, enumerable: false, writable: true, configurable: true })
     Object.defineProperty(copy, 'stack', { value: `${copy.name}: ${copy.message}\n${(this.stack ?? '').split('\n').slice(1).join('\n')}`, enumerable: false, writable: true, configurable: true })
     if (this.cause !== undefined) Object.defineProperty(copy, 'cause', { value: this.cause, enumerable: false, writable: true, configurable: true })
     return copy

@@ -199,3 +199,18 @@ describe('megaoptim info', () => {
     expect(cli.err()).toContain('MEGAOPTIM_API_KEY')
   })
 })
+
+describe('progress', () => {
+  test('a TTY gets a progress bar on stderr that ends on a fresh line; a pipe gets none', async () => {
+    const api = await fake()
+    const dir = makeTree()
+    const tty = io()
+    tty.stderr.isTTY = true
+    expect(await runOptimize([dir, '--out', join(dir, 'o1'), '--endpoint', api.endpoint, '--rate-limit', '6000'], tty)).toBe(0)
+    expect(tty.err().startsWith('\r[')).toBe(true)
+    expect(tty.err().endsWith(`[${'#'.repeat(40)}] 4/4 images\u001b[K\n`)).toBe(true)
+    const pipe = io()
+    expect(await runOptimize([dir, '--out', join(dir, 'o2'), '--endpoint', api.endpoint, '--rate-limit', '6000'], pipe)).toBe(0)
+    expect(pipe.err()).toBe('')
+  })
+})
