@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FormData, request } from 'undici'
 import { call, files, fixture, optimizeAndWait, startServer, tempDir, type Started } from './helpers.ts'
@@ -64,6 +65,17 @@ describe('uploads: oversized, corrupt, empty, non-image, lying names', () => {
     const dl = await request(item.url as string)
     expect(dl.statusCode).toBe(200)
     expect(Buffer.from(await dl.body.arrayBuffer()).length).toBe(item.optimized_size)
+  })
+
+  it('WebP input is accepted (the contract\'s decision) and comes back as WebP', async () => {
+    const webp = await sharp(fixture('horse.png')).webp({ quality: 100, effort: 0 }).toBuffer()
+    const done = await optimizeAndWait(s, files({ file: ['horse.webp', webp] }, { type: 'file' }))
+    const [item] = done.json.result
+    expect(item.error ?? '').not.toMatch(/not a JPEG, PNG, GIF or WebP/)
+    expect(item.success).toBe(1)
+    const dl = await request(item.url as string)
+    expect(dl.headers['content-type']).toBe('image/webp')
+    expect(Buffer.from(await dl.body.arrayBuffer()).subarray(8, 12).toString()).toBe('WEBP')
   })
 
   it('a file name with a path never reaches the filesystem or the link as a path', async () => {
