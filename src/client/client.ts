@@ -30,7 +30,9 @@ export class MegaOptimClient {
 
   constructor(options: ClientOptions = {}) {
     this.#opts = resolveClientOptions(options)
-    this.#agent = new Agent({ connections: 32, keepAliveTimeout: 10_000 })
+    // undici's own header/body timeouts (300 s) would cut a long-poll of `pollTimeout: 300`; every call here
+    // carries its own deadline-aware timeout instead.
+    this.#agent = new Agent({ connections: 32, keepAliveTimeout: 10_000, headersTimeout: 0, bodyTimeout: 0 })
     this.#scheduler = new Scheduler(this.#opts)
     this.#jobs = new PQueue({ concurrency: this.#opts.maxInFlightJobs })
     this.#downloads = new PQueue({ concurrency: this.#opts.downloadConcurrency })

@@ -75,6 +75,13 @@ describe('optimize', () => {
     expect(api.of('optimize')[0]!.fields).toMatchObject({ type: 'files', compression: 'ultra', webp: '1', keep_exif: '1', cmyktorgb: '0', max_width: '800', max_height: '600' })
   })
 
+  test('callback_url and the Basic-auth fields for URL fetching are passed through', async () => {
+    const { api, client } = await setup()
+    const url = api.host('a.png', distinctPngs(1)[0]!.data)
+    await client.optimize([{ url }], { callbackUrl: 'https://hooks.example.test/done', httpUser: 'me', httpPass: 's3cret' })
+    expect(api.of('optimize')[0]!.fields).toMatchObject({ type: 'url', url, callback_url: 'https://hooks.example.test/done', http_user: 'me', http_pass: 's3cret' })
+  })
+
   test('identical bytes are sent once and every duplicate gets the outcome', async () => {
     const { api, client } = await setup()
     const png = fixture('horse.png')
