@@ -105,6 +105,9 @@ describe('megaoptim serve flags', () => {
       body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: `${server.base}/ping` }),
     })
     expect(local.json.code).toBe(202)
+    // A key created while the server runs works at once (one SQLite file, two processes).
+    const late = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'Late', '--email', 'late@example.com', '--tokens', '-1'])).stdout.trim()
+    expect((await call(`${server.base}/v1/users/info`, { key: late })).json.result).toEqual({ name: 'Late', email: 'late@example.com', tokens: -1 })
     server.child.kill('SIGINT')
     expect(await exited(server.child)).toEqual({ code: 0, signal: null })
   })
