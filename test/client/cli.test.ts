@@ -162,6 +162,19 @@ describe('megaoptim optimize', () => {
     expect(cli.err()).toMatch(/no API key.*export MEGAOPTIM_API_KEY=/s)
   })
 
+  test('without MEGAOPTIM_API_KEY and without --endpoint, the embedded server optimizes locally', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'megaoptim-cli-embedded-'))
+    cpSync(join(FIXTURES, 'horse.png'), join(dir, 'horse.png'))
+    cpSync(join(FIXTURES, 'truncated.jpg'), join(dir, 'truncated.jpg'))
+    const cli = io({})
+    const code = await runOptimize([dir, '--out', join(dir, 'out')], cli)
+    expect(cli.err()).toContain('MEGAOPTIM_API_KEY is not set: optimizing locally with the embedded compatible server')
+    expect(code).toBe(0)
+    expect(cli.out()).toMatch(/2 files: 1 optimized, 1 without gain, 0 failed/)
+    expect(readFileSync(join(dir, 'out', 'horse.png')).length).toBeLessThan(readFileSync(join(dir, 'horse.png')).length)
+    expect(readFileSync(join(dir, 'out', 'truncated.jpg')).equals(readFileSync(join(dir, 'truncated.jpg')))).toBe(true)
+  })
+
   test('the real command line: npx tsx src/cli.ts optimize, exit code 0 and a summary', async () => {
     const api = await fake()
     const dir = makeTree()
