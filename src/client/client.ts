@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events'
 import { Agent } from 'undici'
 import PQueue from 'p-queue'
 import { makeBatches } from './batch.ts'
-import { InvalidResponseError, type MegaOptimError, TimeoutError } from './errors.ts'
+import { InvalidResponseError, MegaOptimError, TimeoutError, safeCause } from './errors.ts'
 import { type HttpContext, callApi } from './http.ts'
 import { prepareInputs, type UniqueItem } from './inputs.ts'
 import { type ItemOutcome, runJob } from './job.ts'
@@ -119,7 +119,14 @@ export class MegaOptimClient {
           outcomes = await this.#jobs.add(() => this.#runGuarded(batch, ctx), { signal })
         } catch (error) {
           if (signal.aborted) throw signal.reason
-          throw error
+          // A bug must not cost the caller its other images: this batch fails, the rest carry on.
+          const cause = safeCause(error, [this.#opts.apiKey])
+          outcomes = new Map(
+            batch.items.map((item) => [
+              item,
+              { status: 'failed', error: new MegaOptimError('MEGAOPTIM_INTERNAL', `${item.uploadName}: the client failed unexpectedly (${cause.message}). The original is kept; please report this.`, { file: item.uploadName, cause }) },
+            ]),
+          )
         }
         for (const [item, outcome] of outcomes) {
           results.set(item, outcome)

@@ -20,6 +20,7 @@
  * | `MEGAOPTIM_INVALID_RESPONSE`  | `InvalidResponseError` | –          | yes     | the body was not the JSON the contract promises     |
  * | `MEGAOPTIM_DOWNLOAD`          | `DownloadError`      | –            | network only | a result download failed its checks            |
  * | `MEGAOPTIM_CIRCUIT_OPEN`      | `CircuitOpenError`   | of the cause | no      | not sent: an earlier auth/token error stopped the client |
+ * | `MEGAOPTIM_INTERNAL`          | `MegaOptimError`     | –            | no      | a bug in the client; the original is kept (please report) |
  */
 
 export type MegaOptimErrorCode =
@@ -36,6 +37,7 @@ export type MegaOptimErrorCode =
   | 'MEGAOPTIM_INVALID_RESPONSE'
   | 'MEGAOPTIM_DOWNLOAD'
   | 'MEGAOPTIM_CIRCUIT_OPEN'
+  | 'MEGAOPTIM_INTERNAL'
 
 export interface MegaOptimErrorDetails {
   /** The API's numeric `code` from the JSON body, when there was one. */
