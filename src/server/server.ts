@@ -61,9 +61,10 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
     orphanGraceMs: options.jobTimeoutMs + 60_000,
   })
 
-  function onFinished(ctx: ServerContext, outbound: OutboundContext, job: JobRecord): void {
+  /** POSTs a finished job to its callback_url; one a shutdown interrupts stays pending for the next start. */
+  function deliver(ctx: ServerContext, outbound: OutboundContext, job: JobRecord): void {
     const target = job.params.callbackUrl
-    if (!target || closed) return
+    if (!target || job.callbackState !== 'pending' || closed) return
     const base = publicBase(ctx)
     const body =
       job.status === 'done'
@@ -71,7 +72,13 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
         : { ...errorEnvelope(504, job.error ?? 'The job failed on the server.'), id: job.id }
     const delivery = deliverCallback(outbound, target, body, options.callbackRetryDelaysMs, callbackAbort.signal, (attempt, problem) => {
       if (problem !== null) console.error(`[megaoptim server] callback for job ${job.id}, attempt ${attempt}: ${problem}`)
-    }).finally(() => callbacks.delete(delivery))
+    })
+      .then((delivered) => {
+        if (callbackAbort.signal.aborted) return
+        ctx.store.settleCallback(job.id, delivered ? 'delivered' : 'failed')
+      })
+      .catch(() => {})
+      .finally(() => callbacks.delete(delivery))
     callbacks.add(delivery)
   }
 
@@ -108,7 +115,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
                 () => null,
               ),
       }
-      ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => onFinished(ctx, outbound, job) })
+      ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => deliver(ctx, outbound, job) })
       app = await buildApp(ctx)
       const host = opts.host ?? '127.0.0.1'
       await app.listen({ host, port: opts.port ?? 0 })
@@ -117,6 +124,8 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       baseUrl = formatUrl(host, port)
       // Jobs a killed predecessor left behind run again (or fail cleanly) now that downloads have a base URL.
       const recovered = await runner.recover()
+      // Callbacks a previous run could not finish delivering.
+      for (const job of s.pendingCallbacks()) deliver(ctx, outbound, job)
       if (recovered.resumed + recovered.failed > 0) {
         console.error(
           `[megaoptim server] unfinished jobs from a previous run: ${recovered.resumed} resumed, ${recovered.failed} failed`,

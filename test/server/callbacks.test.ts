@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { call, files, fixture, localServer, startServer, waitResult } from './helpers.ts'
+import { createMegaOptimServer } from '../../src/server/server.ts'
+import { call, files, fixture, localServer, startServer, tempDir, waitResult } from './helpers.ts'
 
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -82,5 +83,40 @@ describe('callback_url', () => {
     expect(r.received.map((x) => x.body)).toEqual([
       { status: 'error', code: 504, errors: ['The job did not finish within 0.1 s.'], id: submitted.json.process_id },
     ])
+  })
+
+  it('a callback a shutdown interrupted is delivered after the restart (SQLite)', async () => {
+    const r = await receiver(1)
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    // The retry waits ten minutes: only a restart can deliver it within the test.
+    const first = await startServer({ dataDir: tmp.dir, allowPrivateUrls: true, callbackRetryDelaysMs: [600_000] }, 10)
+    const errors: unknown[][] = []
+    const original = console.error
+    console.error = (...args: unknown[]) => void errors.push(args)
+    let id: string
+    try {
+      const submitted = await call(`${first.endpoint}/optimize`, {
+        key: first.key,
+        body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: r.srv.url }),
+      })
+      id = submitted.json.process_id as string
+      await waitResult(first.endpoint, id, first.key)
+      for (let i = 0; i < 500 && r.calls() === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      expect(r.calls()).toBe(1)
+      await first.close()
+    } finally {
+      console.error = original
+    }
+    expect(errors).toHaveLength(1)
+
+    const second = createMegaOptimServer({ dataDir: tmp.dir, allowPrivateUrls: true, callbackRetryDelaysMs: [10] })
+    cleanups.push(() => second.close())
+    await second.listen()
+    await second.pendingCallbacks()
+    expect(r.calls()).toBe(2)
+    expect(r.received.map((x) => (x.body as { id: string; code: number }).id)).toEqual([id])
+    expect((await second.store()).getJob(id)?.callbackState).toBe('delivered')
+    expect((await second.store()).pendingCallbacks()).toEqual([])
   })
 })

@@ -135,6 +135,7 @@ export class MemoryStore implements Store {
     if (account && account.tokens !== -1) account.tokens += job.reserved - charge
     job.reserved = 0
     job.status = outcome.status
+    job.callbackState = job.params.callbackUrl ? 'pending' : null
     job.finishedAt = outcome.finishedAt
     Object.assign(job, withoutCredentials(job.params, job.inputs))
     if (outcome.status === 'done') {
@@ -143,6 +144,15 @@ export class MemoryStore implements Store {
     } else {
       job.error = outcome.error
     }
+  }
+
+  settleCallback(id: string, state: 'delivered' | 'failed'): void {
+    const job = this.#jobs.get(id)
+    if (job) job.callbackState = state
+  }
+
+  pendingCallbacks(): JobRecord[] {
+    return [...this.#jobs.values()].filter((j) => j.callbackState === 'pending').map(clone)
   }
 
   unfinishedJobs(): JobRecord[] {

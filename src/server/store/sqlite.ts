@@ -15,7 +15,7 @@ import type {
 } from './types.ts'
 import { DuplicateAccountError } from './types.ts'
 
-const SCHEMA_VERSION = 1
+const SCHEMA_VERSION = 2
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   result TEXT,
   error TEXT,
   created_at INTEGER NOT NULL,
-  finished_at INTEGER
+  finished_at INTEGER,
+  callback_state TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS downloads (
@@ -65,6 +66,7 @@ interface JobRow {
   error: string | null
   created_at: number
   finished_at: number | null
+  callback_state: JobRecord['callbackState']
 }
 
 interface DownloadRow {
@@ -89,6 +91,7 @@ const toJob = (r: JobRow): JobRecord => ({
   error: r.error,
   createdAt: r.created_at,
   finishedAt: r.finished_at,
+  callbackState: r.callback_state,
 })
 
 const toDownload = (r: DownloadRow): DownloadRecord => ({
@@ -127,6 +130,8 @@ export async function openSqliteStore(dataDir: string): Promise<SqliteStore> {
     db.close()
     throw new Error(`${path.join(dataDir, 'megaoptim.sqlite')} was written by a newer version of the server (schema ${version}); upgrade unplugin-megaoptim.`)
   }
+  // Schema 2 added callback_state; CREATE TABLE IF NOT EXISTS does not add columns to an old table.
+  if (version === 1) db.exec('ALTER TABLE jobs ADD COLUMN callback_state TEXT')
   db.exec(SCHEMA)
   db.pragma(`user_version = ${SCHEMA_VERSION}`)
   return new SqliteStore(db, new FileBlobStore(path.join(dataDir, 'blobs')))
@@ -161,8 +166,10 @@ export class SqliteStore implements Store {
         "UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1) WHERE id = ? AND status = 'running'",
       ),
       finishJob: db.prepare(
-        'UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, reserved = 0, params = ?, inputs = ? WHERE id = ?',
+        'UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, reserved = 0, params = ?, inputs = ?, callback_state = ? WHERE id = ?',
       ),
+      settleCallback: db.prepare('UPDATE jobs SET callback_state = ? WHERE id = ?'),
+      pendingCallbacks: db.prepare("SELECT * FROM jobs WHERE callback_state = 'pending' ORDER BY finished_at"),
       unfinished: db.prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"),
       insertDownload: db.prepare(
         `INSERT OR REPLACE INTO downloads (dir, name, blob, size, content_type, job_id, expires_at)
@@ -250,16 +257,25 @@ export class SqliteStore implements Store {
       const scrubbed = withoutCredentials(job.params, job.inputs)
       const params = JSON.stringify(scrubbed.params)
       const inputs = JSON.stringify(scrubbed.inputs)
+      const callback = job.params.callbackUrl ? 'pending' : null
       if (outcome.status === 'done') {
-        this.#stmt.finishJob.run('done', JSON.stringify(outcome.result), null, outcome.finishedAt, params, inputs, id)
+        this.#stmt.finishJob.run('done', JSON.stringify(outcome.result), null, outcome.finishedAt, params, inputs, callback, id)
         for (const d of outcome.downloads) {
           this.#stmt.insertDownload.run(d.dir, d.name, d.blob, d.size, d.contentType, d.jobId, d.expiresAt)
         }
       } else {
-        this.#stmt.finishJob.run('failed', null, outcome.error, outcome.finishedAt, params, inputs, id)
+        this.#stmt.finishJob.run('failed', null, outcome.error, outcome.finishedAt, params, inputs, callback, id)
       }
     })
     tx.immediate()
+  }
+
+  settleCallback(id: string, state: 'delivered' | 'failed'): void {
+    this.#stmt.settleCallback.run(state, id)
+  }
+
+  pendingCallbacks(): JobRecord[] {
+    return (this.#stmt.pendingCallbacks.all() as JobRow[]).map(toJob)
   }
 
   unfinishedJobs(): JobRecord[] {

@@ -77,7 +77,11 @@ export interface JobRecord {
   error: string | null
   createdAt: number
   finishedAt: number | null
+  /** `pending` from when a job with a `callback_url` ends until the POST was delivered or given up. */
+  callbackState?: CallbackState | null
 }
+
+export type CallbackState = 'pending' | 'delivered' | 'failed'
 
 export interface DownloadRecord {
   dir: string
@@ -126,6 +130,10 @@ export interface Store {
   requeueJob(id: string): void
   /** Settles the job: charges `charge` of its reservation and gives the rest back, in one atomic step. */
   finishJob(id: string, outcome: JobOutcome): void
+  /** Records how a callback ended; a `pending` one is tried again after a restart. */
+  settleCallback(id: string, state: 'delivered' | 'failed'): void
+  /** Finished jobs whose callback was not delivered nor given up yet. */
+  pendingCallbacks(): JobRecord[]
   /** Jobs queued or running: after a restart they are run again or failed. */
   unfinishedJobs(): JobRecord[]
   getDownload(dir: string, name: string): DownloadRecord | undefined
