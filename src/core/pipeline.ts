@@ -112,11 +112,22 @@ export class BuildSession {
 
   constructor(options: ResolvedOptions, sessionOptions: SessionOptions = {}) {
     this.options = options
-    this.logger = levelled(sessionOptions.logger ?? consoleLogger, options.logLevel)
+    this.progress = new Progress((sessionOptions.progress ?? true) && options.logLevel === 'info')
+    const logger = levelled(sessionOptions.logger ?? consoleLogger, options.logLevel)
+    // A message must not land on the end of the progress line.
+    this.logger = {
+      info: (message) => {
+        this.progress.clear()
+        logger.info(message)
+      },
+      warn: (message) => {
+        this.progress.clear()
+        logger.warn(message)
+      },
+    }
     this.filter = createFilter(options)
     this.cache = options.cache ? new ImageCache(options.cache) : null
     this.identity = backendIdentity(options.backend)
-    this.progress = new Progress((sessionOptions.progress ?? true) && options.logLevel === 'info')
   }
 
   /** Whether a file is one this session would optimize (include/exclude and known formats). */
@@ -271,11 +282,11 @@ export class BuildSession {
       misses.map((miss) => async () => {
         const hit = this.cache ? await this.cache.get(miss.key).catch(() => null) : null
         if (hit) {
-          tick('from cache')
+          tick(`${baseName(miss.asset.fileName)} from cache`)
           miss.settle({ result: hit, cached: true, fresh: false })
         } else if (miss.kind === 'svg') {
           miss.settle(await this.svg(miss.key, miss.asset))
-          tick('svg')
+          tick(`${baseName(miss.asset.fileName)} svgo`)
         } else {
           remote.push(miss)
         }
@@ -369,7 +380,7 @@ export class BuildSession {
       concurrency: this.options.concurrency,
       rateLimit: this.options.rateLimit,
       onEvent: (event: ClientEvent) => {
-        if (event.type === 'done') this.remoteTick?.(event.outcome)
+        if (event.type === 'done') this.remoteTick?.(`${event.name} ${event.outcome === 'optimized' ? 'optimized' : event.outcome === 'no-gain' ? 'kept' : 'failed'}`)
       },
       onEmbeddedStart: (endpoint) =>
         this.logger.info(`no API key: optimizing with the embedded engine at ${endpoint} (set MEGAOPTIM_API_KEY to use the MegaOptim API)`),

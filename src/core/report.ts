@@ -162,16 +162,17 @@ export class Progress {
   private readonly enabled: boolean
   private shown = false
 
-  constructor(enabled: boolean, stream: NodeJS.WriteStream = process.stderr) {
+  constructor(enabled: boolean, stream: NodeJS.WriteStream = process.stderr, env: Record<string, string | undefined> = process.env) {
     this.stream = stream
-    this.enabled = enabled && stream.isTTY === true && !process.env.CI
+    this.enabled = enabled && stream.isTTY === true && !env.CI
   }
 
   update(done: number, total: number, label: string): void {
     if (!this.enabled || total === 0) return
     const text = `${PREFIX} ${done}/${total} ${label}`
-    const width = this.stream.columns ?? 80
-    this.stream.write(`\r${text.slice(0, width - 1).padEnd(Math.min(width - 1, text.length + 8))}`)
+    // A pseudo-terminal may report 0 columns.
+    const width = this.stream.columns || 80
+    this.stream.write(`\r\x1b[2K${text.slice(0, width - 1)}`)
     this.shown = true
   }
 
