@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { createMegaOptimServer, type MegaOptimServerHandle } from '../../src/server.ts'
 import type { BuildReport } from '../../src/core/report.ts'
-import { buildWith, checkImages, cleanTmp, checkReferences, fileTree, prepareApp, SOURCE_IMAGES, withoutHashes, type BundlerName } from './harness.ts'
+import { FIXTURE, buildWith, checkImages, cleanTmp, checkReferences, fileTree, prepareApp, SOURCE_IMAGES, withoutHashes, type BundlerName } from './harness.ts'
 
 /** Emitted images that are markup, optimized locally with svgo (never sent, so never failed by the API). */
 const isSvg = (file: string) => file.endsWith('.svg')
@@ -60,6 +60,14 @@ export function bundlerSuite(bundler: BundlerName): void {
         expect(checks.map((c) => path.basename(c.source).split('.')[0]).sort()).toEqual(expected.sort())
         const shrunk = checks.filter((c) => c.after < c.before).map((c) => path.basename(c.source))
         expect(shrunk).toEqual(expect.arrayContaining(['horse.png', 'palette.png', 'badge.svg']))
+
+        if (bundler === 'vite') {
+          // The copies in the output were optimized in place; the project's public/ files never are.
+          for (const file of ['public/img/green.png', 'public/img/mark.svg']) {
+            expect((await readFile(path.join(root, file))).equals(await readFile(path.join(FIXTURE, file))), file).toBe(true)
+          }
+          expect(shrunk).toEqual(expect.arrayContaining(['green.png', 'mark.svg']))
+        }
 
         // References in JS and CSS still point at files that exist.
         const refs = await checkReferences(first.outDir)
