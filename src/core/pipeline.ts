@@ -6,6 +6,7 @@
  *
  * Nothing here can lose an image: every failure path returns the original bytes with a reason.
  */
+import { existsSync } from 'node:fs'
 import PQueue from 'p-queue'
 import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
 import { cacheKey, ImageCache, sha256, type CachedOutcome } from './cache.ts'
@@ -222,7 +223,9 @@ export class BuildSession {
     if (report.totals.files > 0) this.logger.info(formatTable(report))
     const failures = formatFailures(report)
     if (failures && !this.options.failOnError) this.logger.warn(failures)
-    if (this.options.report) {
+    // A build that met no image (an SSR environment, a CSS-only output) must not blank the report another
+    // build of the same project just wrote.
+    if (this.options.report && (report.totals.files > 0 || !existsSync(this.options.report))) {
       try {
         await writeJsonReport(this.options.report, report)
       } catch (error) {

@@ -195,3 +195,22 @@ describe('BuildSession', () => {
     expect((await run()).report.cached).toBe(true)
   })
 })
+
+describe('the JSON report across builds', () => {
+  it('a later build that met no image (an SSR build) does not blank the report; an empty first build writes one', async () => {
+    const reportPath = path.join(dir, 'report.json')
+    const options = { report: reportPath, cache: false as const }
+    const empty = session(options)
+    await empty.process([{ fileName: 'main.js', data: new TextEncoder().encode('1') }])
+    await empty.finish()
+    expect(JSON.parse(await readFile(reportPath, 'utf8'))).toMatchObject({ totals: { files: 0 } })
+
+    const client = session(options)
+    await client.process([{ fileName: 'assets/badge.svg', data: badge }])
+    await client.finish()
+    const ssr = session(options)
+    await ssr.process([])
+    await ssr.finish()
+    expect(JSON.parse(await readFile(reportPath, 'utf8'))).toMatchObject({ totals: { files: 1 } })
+  })
+})
