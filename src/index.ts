@@ -1,6 +1,16 @@
 /**
  * unplugin-megaoptim: optimizes the images a production build emits, with the MegaOptim API or the
  * embedded compatible server, for Vite, Rollup, Rolldown, webpack, Rspack and esbuild.
+ *
+ * ```ts
+ * import megaoptim from 'unplugin-megaoptim/vite'        // or /rollup, /rolldown, /webpack, /rspack, /esbuild
+ * export default { plugins: [megaoptim({ webp: true })] }
+ * ```
+ *
+ * When it runs: Vite `build` only (never the dev server); webpack/Rspack with `mode: 'production'`;
+ * every Rollup, Rolldown and esbuild build (they have no dev mode of their own; the cache keeps rebuilds
+ * free). Where: with `apiKey` or `MEGAOPTIM_API_KEY`, the MegaOptim API (or `endpoint`); without, the
+ * embedded server, started in-process on the first cache miss only.
  */
 import { createUnplugin, type UnpluginInstance } from 'unplugin'
 import { unpluginFactory } from './core/plugin.ts'
