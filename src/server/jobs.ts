@@ -47,6 +47,8 @@ export class JobRunner {
   readonly #queue: PQueue
   readonly #running = new Map<string, { controller: AbortController; done: Promise<void> }>()
   readonly #waiters = new Map<string, Set<() => void>>()
+  /** Items in the pool (waiting or running), per account. */
+  readonly #inPool = new Map<string, number>()
   #closing = false
   #noWait = false
 
@@ -159,13 +161,10 @@ export class JobRunner {
       const outcomes = await Promise.race([
         Promise.all(
           job.inputs.map((input) =>
-            this.#queue.add(
-              () => {
-                armTimeout()
-                return processItem(this.#deps(engine), job, input, signal, written)
-              },
-              { signal },
-            ),
+            this.#enqueue(job.accountId, signal, () => {
+              armTimeout()
+              return processItem(this.#deps(engine), job, input, signal, written)
+            }),
           ),
         ),
         aborted,
@@ -201,6 +200,21 @@ export class JobRunner {
     } finally {
       clearTimeout(timeout)
     }
+  }
+
+  /**
+   * Fair share between accounts: an item's priority is minus the number of items its account already
+   * has in the pool (waiting or running), so one account's backlog does not hold back another's first image.
+   */
+  #enqueue<T>(accountId: string, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
+    const inPool = this.#inPool.get(accountId) ?? 0
+    this.#inPool.set(accountId, inPool + 1)
+    const release = (): void => {
+      const left = (this.#inPool.get(accountId) ?? 1) - 1
+      if (left > 0) this.#inPool.set(accountId, left)
+      else this.#inPool.delete(accountId)
+    }
+    return this.#queue.add(task, { signal, priority: -inPool }).finally(release)
   }
 
   #deps(engine: EngineLike): ItemDeps {
