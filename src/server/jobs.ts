@@ -45,7 +45,8 @@ export class JobRunner {
   readonly #outbound: OutboundContext
   readonly #events: JobEvents
   readonly #queue: PQueue
-  readonly #running = new Map<string, { controller: AbortController; done: Promise<void> }>()
+  /** Jobs between start and settle; `waitingItems` counts those of its items not yet finished. */
+  readonly #running = new Map<string, { controller: AbortController; done: Promise<void>; waitingItems: number }>()
   readonly #waiters = new Map<string, Set<() => void>>()
   /** Items in the pool (waiting or running), per account. */
   readonly #inPool = new Map<string, number>()
@@ -86,8 +87,9 @@ export class JobRunner {
   start(jobId: string): void {
     if (this.#closing || this.#running.has(jobId)) return
     const controller = new AbortController()
-    const done = this.#run(jobId, controller).finally(() => this.#running.delete(jobId))
-    this.#running.set(jobId, { controller, done })
+    const entry = { controller, done: Promise.resolve(), waitingItems: Number.POSITIVE_INFINITY }
+    this.#running.set(jobId, entry)
+    entry.done = this.#run(jobId, controller, entry).finally(() => this.#running.delete(jobId))
   }
 
   /** Resolves when the job ends, after `ms`, or when the server closes: whichever comes first. */
@@ -127,12 +129,15 @@ export class JobRunner {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, this.#options.closeTimeoutMs)))])
     clearTimeout(timer)
-    for (const { controller } of this.#running.values()) controller.abort(new ShutdownError('the server is closing'))
+    // Jobs whose items are all done are only settling: let them. The others stop and stay persisted.
+    for (const { controller, waitingItems } of this.#running.values()) {
+      if (waitingItems > 0) controller.abort(new ShutdownError('the server is closing'))
+    }
     await Promise.allSettled([...this.#running.values()].map((r) => r.done))
     this.#queue.clear()
   }
 
-  async #run(jobId: string, controller: AbortController): Promise<void> {
+  async #run(jobId: string, controller: AbortController, entry: { waitingItems: number }): Promise<void> {
     const job = this.#store.startJob(jobId)
     if (!job || job.status === 'done' || job.status === 'failed') return
     const { signal } = controller
@@ -158,13 +163,14 @@ export class JobRunner {
         signal.addEventListener('abort', () => reject(signal.reason), { once: true })
       })
       aborted.catch(() => {})
+      entry.waitingItems = job.inputs.length
       const outcomes = await Promise.race([
         Promise.all(
           job.inputs.map((input) =>
             this.#enqueue(job.accountId, signal, () => {
               armTimeout()
               return processItem(this.#deps(engine), job, input, signal, written)
-            }),
+            }).finally(() => entry.waitingItems--),
           ),
         ),
         aborted,
