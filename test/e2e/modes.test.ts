@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import * as esbuild from 'esbuild'
 import webpack from 'webpack'
+import { build } from 'vite'
 import { createMegaOptimServer, type MegaOptimServerHandle } from '../../src/server.ts'
 import megaoptimEsbuild from '../../src/esbuild.ts'
 import megaoptimVite from '../../src/vite.ts'
@@ -88,5 +89,35 @@ describe('build modes', () => {
   it('a bad option fails when the plugin is created, naming the option, the value and what is allowed', () => {
     expect(() => megaoptimVite({ maxWidth: 'abc' as never })).toThrow('[megaoptim] maxWidth must be a whole number >= 0, got "abc"')
     expect(() => megaoptimWebpack({ compression: 'max' as never })).toThrow(/compression must be "intelligent", "ultra" or "lossless", got "max"/)
+  })
+
+  it('Vite: a build failing after the images were optimized still reports and stops the embedded server', async () => {
+    const root = await prepareApp('modes-vite-fail')
+    const listening = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length
+    const before = listening()
+    const saved = process.env.MEGAOPTIM_API_KEY
+    delete process.env.MEGAOPTIM_API_KEY
+    let during = 0
+    try {
+      await expect(
+        build({
+          root,
+          configFile: false,
+          logLevel: 'silent',
+          build: { outDir: path.join(root, 'dist'), assetsInlineLimit: 0 },
+          plugins: [
+            megaoptimVite({ compression: 'lossless', cache: false, report: path.join(root, 'report.json') }),
+            // Runs before the plugin's own writeBundle (which is `enforce: 'post'`), so that one never runs.
+            { name: 'fails-late', writeBundle() { during = listening(); throw new Error('a later plugin failed') } },
+          ],
+        }),
+      ).rejects.toThrow(/a later plugin failed/)
+    } finally {
+      if (saved !== undefined) process.env.MEGAOPTIM_API_KEY = saved
+    }
+    expect(during).toBe(before + 1) // the embedded server was up while the build ran
+    expect(listening()).toBe(before)
+    const report = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as { totals: { files: number } }
+    expect(report.totals.files).toBeGreaterThan(0)
   })
 })
