@@ -72,6 +72,22 @@ describe('BuildSession', () => {
     expect(JSON.stringify(report)).not.toContain(apiKey)
   })
 
+  it('passes the output options through: maxWidth resizes, and a different maxWidth is a different cache entry', async () => {
+    const { default: sharp } = await import('sharp')
+    const original = await sharp(horse).metadata()
+    const small = session({ maxWidth: 100 })
+    const [r] = await small.process([{ fileName: 'horse.png', data: horse }])
+    await small.finish()
+    const meta = await sharp(r!.data).metadata()
+    expect(meta.width).toBe(100)
+    expect(meta.height).toBe(Math.round((original.height! * 100) / original.width!))
+    const other = session({ maxWidth: 120 })
+    const [again] = await other.process([{ fileName: 'horse.png', data: horse }])
+    await other.finish()
+    expect(again!.report.cached).toBe(false)
+    expect((await sharp(again!.data).metadata()).width).toBe(120)
+  })
+
   it('skips files below minSize and those excluded; keeps the original below minSavings, without calling it an error', async () => {
     const s = session({ minSize: 2000, exclude: ['**/skip/**'], minSavings: '95%' })
     const results = await s.process([
