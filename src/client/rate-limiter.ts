@@ -1,21 +1,26 @@
 /**
  * One limiter per API endpoint, on p-queue.
  *
- * Why spacing and not windows: p-queue's fixed windows let `intervalCap` tasks run at the end of one window
- * and `intervalCap` more at the start of the next, twice the limit in a short span. Instead every endpoint
- * sends one request at a time, spaced: `interval = ceil((perMs + margin) / requests)` with
- * `margin = max(1% of perMs, 200 ms)`.
+ * Two rules, both on the moment a request leaves (undici's `onRequestStart`, when it is handed to the
+ * socket), since that is what the server counts, not when our code decided to send it:
+ * 1. The limit: at most `requests` departures in any window of `perMs + margin`.
+ * 2. The pace: departures are spread one `spacing` (= window / requests) apart, on a virtual schedule (GCRA:
+ *    a theoretical departure time that advances by `spacing` per request). A request may leave up to
+ *    `tolerance` (a quarter of `spacing`) before its slot, so a timer that fired late or a busy event loop
+ *    (a bundler next door) is made up on the next request instead of lost for good; after an idle spell the
+ *    schedule restarts from now, so there are no bursts.
  *
- * Spacing is measured where the server sees it: from the moment a request is handed to the socket (undici's
- * `onRequestStart`), not from when our code decided to send it. A busy event loop (a bundler next door) can
- * delay that moment; the next request then waits `interval` after the delayed one instead of catching up.
- * p-queue runs the gate (`concurrency: 1`, plus strict `intervalCap: 1` per `interval` on starts).
+ * Why not p-queue's windows alone: fixed windows let `intervalCap` tasks run at the end of one window and
+ * `intervalCap` more at the start of the next, twice the limit in a short span; and a window counted on task
+ * *starts* says nothing about when requests actually leave. p-queue runs the gate: one request at a time
+ * (`concurrency: 1`), strictly `intervalCap: 1` per `spacing - tolerance` on starts, pausable on `Retry-After`.
  *
- * Proof: consecutive requests reach the wire at least `interval` apart, so any window of `perMs` holds at
- * most `floor(perMs / interval) + 1 <= requests` of them (as `interval × requests > perMs`), whatever the
- * server's window alignment. The margin absorbs jitter after the socket (network, the server's own loop):
- * request `requests + 1` leaves at least `margin` after the window of request 1 closes.
- * The cost is about 1% of the throughput on the hosted 60 s window.
+ * Proof of the limit: request k is released only once request k - `requests` left at least
+ * `perMs + margin` earlier, and it leaves no earlier than it is released; so any half-open window of
+ * `perMs + margin` holds at most `requests` departures. A server counting arrivals (departure + a delay
+ * between 0 and J) in any window of `perMs` sees departures from a window of `perMs + J`: at most `requests`
+ * while J <= margin, whatever its window alignment (sliding or fixed). margin = max(1% of perMs, 200 ms):
+ * 600 ms on the hosted 60 s window, for about 1% of the throughput.
  *
  * A `Retry-After` pauses the whole endpoint (not only the request that got it), so queued requests don't
  * run into the same wall.
@@ -25,47 +30,71 @@ import type { RateLimitSpec } from './types.ts'
 
 export const RATE_MARGIN = { fraction: 0.01, minMs: 200 }
 
-export function spacingMs(spec: RateLimitSpec): number {
+export interface Pacing {
+  /** Requests allowed in `window`. */
+  requests: number
+  /** `perMs + margin`, in ms. */
+  window: number
+  /** `window / requests`: the time between departures at full speed. */
+  spacing: number
+  /** How early a departure may be against its slot, to make up for lateness. */
+  tolerance: number
+}
+
+export function pacing(spec: RateLimitSpec): Pacing {
   const margin = Math.max(spec.perMs * RATE_MARGIN.fraction, RATE_MARGIN.minMs)
-  return Math.ceil((spec.perMs + margin) / spec.requests)
+  const window = Math.ceil(spec.perMs + margin)
+  const spacing = window / spec.requests
+  return { requests: spec.requests, window, spacing, tolerance: spacing / 4 }
 }
 
 export class EndpointLimiter {
-  readonly spacing: number
+  readonly pacing: Pacing
   readonly #queue: PQueue
+  /** Departure times (performance.now) of the last `requests` requests. */
+  readonly #departures: number[] = []
+  /** The theoretical departure time of the next request (GCRA). */
+  #slot = -Infinity
   #resumeAt = 0
   #resumeTimer: NodeJS.Timeout | undefined
 
   constructor(spec: RateLimitSpec) {
-    this.spacing = spacingMs(spec)
-    this.#queue = new PQueue({ concurrency: 1, intervalCap: 1, interval: this.spacing, strict: true })
+    this.pacing = pacing(spec)
+    const { spacing, tolerance } = this.pacing
+    this.#queue = new PQueue({ concurrency: 1, intervalCap: 1, interval: Math.max(1, Math.floor(spacing - tolerance)), strict: true })
   }
 
   /**
-   * Run `fn` when the limit allows. `fn` must call `onWire` when its request is handed to the socket; the
-   * next request waits `spacing` after that (or after `fn` settles, if it never got that far).
-   * Rejects with `signal.reason` if aborted while waiting.
+   * Run `fn` when the limit allows. `fn` must call `onWire` when its request is handed to the socket (if it
+   * never gets that far, its settling counts instead). Rejects with `signal.reason` if aborted while waiting.
    */
   schedule<T>(fn: (onWire: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue
         .add(
           async () => {
-            let wiredAt = 0
-            let wired!: () => void
-            const onWire = new Promise<void>((r) => (wired = r))
+            const { requests, window, spacing, tolerance } = this.pacing
+            const nth = this.#departures.length >= requests ? this.#departures[this.#departures.length - requests]! : -Infinity
+            await until(Math.max(nth + window, this.#slot - tolerance))
+            // Aborted while held here: p-queue has already rejected the caller; send nothing.
+            signal?.throwIfAborted()
+            let departedAt = 0
+            let departed!: () => void
+            const onDeparture = new Promise<void>((r) => (departed = r))
             const mark = () => {
               // Stamped when undici reports it, not when this task next gets the event loop.
-              wiredAt ||= performance.now()
-              wired()
+              departedAt ||= performance.now()
+              departed()
             }
             const running = fn(mark)
-            // The caller gets its answer as soon as it comes; only the gate waits out the spacing.
+            // The caller gets its answer as soon as it comes; only the gate waits for the departure.
             resolve(running)
-            // Settled without reaching the wire (refused, aborted): the gate opens all the same.
             running.then(mark, mark)
-            await onWire
-            await new Promise((r) => setTimeout(r, Math.max(0, wiredAt + this.spacing - performance.now())))
+            await onDeparture
+            this.#departures.push(departedAt)
+            if (this.#departures.length > requests) this.#departures.splice(0, this.#departures.length - requests)
+            // Late beyond the tolerance (or idle): the schedule restarts from this departure, no catching up.
+            this.#slot = Math.max(this.#slot, departedAt) + spacing
           },
           { signal },
         )
@@ -94,5 +123,12 @@ export class EndpointLimiter {
   close(): void {
     clearTimeout(this.#resumeTimer)
     this.#queue.clear()
+  }
+}
+
+/** Wait until `performance.now() >= at`; timers have whole-millisecond resolution and may wake a hair early. */
+async function until(at: number): Promise<void> {
+  for (let left = at - performance.now(); left > 0; left = at - performance.now()) {
+    await new Promise((r) => setTimeout(r, Math.ceil(left)))
   }
 }

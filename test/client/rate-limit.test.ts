@@ -6,7 +6,7 @@ import { afterEach, expect, test } from 'vitest'
 import { MegaOptimClient } from '../../src/client.ts'
 import { Agent } from 'undici'
 import { callApi } from '../../src/client/http.ts'
-import { EndpointLimiter, spacingMs } from '../../src/client/rate-limiter.ts'
+import { EndpointLimiter, pacing } from '../../src/client/rate-limiter.ts'
 import { startFakeApi, type FakeApi } from '../helpers/fake-api.ts'
 import { distinctPngs } from './_fixtures.ts'
 
@@ -56,29 +56,27 @@ test('a client set above the server limit gets 429s, honours Retry-After and los
   expect(client.stats.rateLimited).toBe(api.rateLimited)
 })
 
-test('spacing makes any window of perMs hold at most `requests` starts, with a margin for jitter', () => {
-  for (const [requests, perMs] of [[120, 60_000], [6, 1000], [1, 1000], [7, 1000], [1000, 1000]] as const) {
-    const s = spacingMs({ requests, perMs })
-    // Starts at 0, s, 2s, ...: a closed window of perMs holds floor(perMs / s) + 1 of them.
-    expect(Math.floor(perMs / s) + 1).toBeLessThanOrEqual(requests)
-    // Request `requests + 1` comes at least the margin after request 1: room for arrival jitter.
-    expect(s * requests - perMs).toBeGreaterThanOrEqual(Math.max(perMs * 0.01, 200))
-  }
-  expect(spacingMs({ requests: 120, perMs: 60_000 })).toBe(505)
+test('pacing: the window has a margin of max(1%, 200 ms) over the limit; a departure may be a quarter slot early', () => {
+  expect(pacing({ requests: 120, perMs: 60_000 })).toEqual({ requests: 120, window: 60_600, spacing: 505, tolerance: 126.25 })
+  expect(pacing({ requests: 6, perMs: 1000 })).toMatchObject({ requests: 6, window: 1200, spacing: 200, tolerance: 50 })
 })
 
-test('the limiter starts tasks at least `spacing` apart, and a pause holds everything back', async () => {
-  const limiter = new EndpointLimiter({ requests: 10, perMs: 500 })
-  const starts: number[] = []
-  const task = async () => {
-    starts.push(performance.now())
+test('departures: never more than `requests` in any window, spread at the average spacing, nothing lost', async () => {
+  const limiter = new EndpointLimiter({ requests: 5, perMs: 300 })
+  const { requests, window, spacing, tolerance } = limiter.pacing
+  const departures: number[] = []
+  const depart = async (onWire: () => void) => {
+    departures.push(performance.now())
+    onWire()
   }
-  await Promise.all(Array.from({ length: 6 }, () => limiter.schedule(task)))
-  for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(limiter.spacing - 1)
+  await Promise.all(Array.from({ length: 17 }, () => limiter.schedule(depart)))
+  expect(departures).toHaveLength(17)
+  for (let i = 1; i < departures.length; i++) expect(departures[i]! - departures[i - 1]!).toBeGreaterThanOrEqual(spacing - tolerance)
+  for (let i = requests; i < departures.length; i++) expect(departures[i]! - departures[i - requests]!).toBeGreaterThanOrEqual(window)
   const before = performance.now()
   limiter.pauseFor(300)
-  await limiter.schedule(task)
-  expect(starts.at(-1)! - before).toBeGreaterThanOrEqual(299)
+  await limiter.schedule(depart)
+  expect(departures.at(-1)! - before).toBeGreaterThanOrEqual(299)
   limiter.close()
 })
 
@@ -113,7 +111,8 @@ test('a request that is slow to reach the socket pushes the next one back', asyn
       }, delay),
     )
   await Promise.all([limiter.schedule(slowThenWire(300)), limiter.schedule(slowThenWire(0)), limiter.schedule(slowThenWire(0))])
-  expect(wires[1]! - wires[0]!).toBeGreaterThanOrEqual(limiter.spacing - 1)
-  expect(wires[2]! - wires[1]!).toBeGreaterThanOrEqual(limiter.spacing - 1)
+  // The least gap counts from when the slow request actually left, not from when it was started.
+  expect(wires[1]! - wires[0]!).toBeGreaterThanOrEqual(limiter.pacing.spacing - limiter.pacing.tolerance)
+  expect(wires[2]! - wires[1]!).toBeGreaterThanOrEqual(limiter.pacing.spacing - limiter.pacing.tolerance)
   limiter.close()
 })
