@@ -1,6 +1,10 @@
 /**
- * The Rollup plugin: `import megaoptim from 'unplugin-megaoptim/rollup'`.
+ * The Rollup plugin: `import megaoptim from 'unplugin-megaoptim/rollup'`, or from CommonJS
+ * `require('unplugin-megaoptim/rollup')(options)`: Node's require(esm) returns the `module.exports` export.
  */
 import { megaoptim } from './index.ts'
 
-export default megaoptim.rollup as typeof megaoptim.rollup
+const plugin = megaoptim.rollup as typeof megaoptim.rollup
+
+export default plugin
+export { plugin as 'module.exports' }

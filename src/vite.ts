@@ -1,6 +1,10 @@
 /**
- * The Vite plugin: `import megaoptim from 'unplugin-megaoptim/vite'`.
+ * The Vite plugin: `import megaoptim from 'unplugin-megaoptim/vite'`, or from CommonJS
+ * `require('unplugin-megaoptim/vite')(options)`: Node's require(esm) returns the `module.exports` export.
  */
 import { megaoptim } from './index.ts'
 
-export default megaoptim.vite as typeof megaoptim.vite
+const plugin = megaoptim.vite as typeof megaoptim.vite
+
+export default plugin
+export { plugin as 'module.exports' }

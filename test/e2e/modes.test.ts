@@ -120,4 +120,13 @@ describe('build modes', () => {
     const report = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as { totals: { files: number } }
     expect(report.totals.files).toBeGreaterThan(0)
   })
+
+  it('CommonJS configs can call require(entry)(options), as in webpack.config.js', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const script = ['webpack', 'rspack', 'vite', 'rollup', 'rolldown', 'esbuild']
+      .map((b) => `typeof require(${JSON.stringify(path.resolve(`src/${b}.ts`))})({ cache: false })`)
+      .join(' + "," + ')
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', `console.log(${script})`], { encoding: 'utf8' })
+    expect(out.trim()).toBe('object,object,object,object,object,object')
+  })
 })
