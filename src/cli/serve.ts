@@ -94,7 +94,8 @@ export async function run(argv: string[]): Promise<number> {
         },
       )
     }
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
+    // `on`, not `once`: a second signal must reach `stop` (exit now) instead of killing without a word.
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
   })
 }
