@@ -89,8 +89,8 @@ function transport(error: unknown, spec: DownloadSpec, endpoint: string, timed: 
   const cause = safeCause(error)
   const details = { file: spec.file, endpoint, cause }
   let e: MegaOptimError
-  if (timed.aborted) e = new TimeoutError(`${spec.file}: downloading the ${spec.what} timed out. It is retried; raise requestTimeout if the network is slow.`, details)
-  else e = new NetworkError(`${spec.file}: downloading the ${spec.what} failed on the network (${cause.code ?? cause.name}: ${cause.message}). It is retried; the original is kept if it keeps failing.`, details)
+  if (timed.aborted) e = new TimeoutError(`${spec.file}: downloading the ${spec.what} timed out (retried up to maxAttempts times). Raise requestTimeout if the network is slow; the original is kept.`, details)
+  else e = new NetworkError(`${spec.file}: downloading the ${spec.what} failed on the network (${cause.code ?? cause.name}: ${cause.message}). (retried up to maxAttempts times). Check the network; the original is kept.`, details)
   return e
 }
 
