@@ -12,6 +12,7 @@ import { prepareInputs, type UniqueItem } from './inputs.ts'
 import { type ItemOutcome, runJob } from './job.ts'
 import { type ResolvedClientOptions, resolveClientOptions } from './options.ts'
 import { resolveParams } from './params.ts'
+import { pacing } from './rate-limiter.ts'
 import { Scheduler, anySignal } from './scheduler.ts'
 import type { ClientOptions, ClientStats, OptimizeInput, OptimizeOutcome, OptimizeParams, UserInfo } from './types.ts'
 
@@ -75,7 +76,7 @@ export class MegaOptimClient {
     // Every queued job and download listens on this one signal: hundreds of listeners are expected.
     setMaxListeners(0, signal)
     signal.throwIfAborted()
-    const deadlineAt = Date.now() + this.#opts.deadline
+    const startedAt = Date.now()
     const prepared = await prepareInputs(inputs, signal)
     this.#scheduler.emit({ type: 'queued', names: prepared.names })
 
@@ -83,6 +84,9 @@ export class MegaOptimClient {
     const itemOf = new Map<number, UniqueItem>()
     for (const item of prepared.unique) for (const index of item.members) itemOf.set(index, item)
     const batches = makeBatches(prepared.unique, this.#opts.maxBatchSize)
+    // A default deadline must not doom a large call by the pacing alone: add the time the limit needs.
+    const pacingMs = batches.length * Math.max(pacing(this.#opts.rateLimits.optimize).spacing, pacing(this.#opts.rateLimits.result).spacing)
+    const deadlineAt = startedAt + this.#opts.deadline + (this.#opts.deadlineGiven ? 0 : Math.ceil(pacingMs))
     const ctx = {
       http: this.#http,
       dispatcher: this.#agent,

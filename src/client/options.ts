@@ -17,6 +17,8 @@ export interface ResolvedClientOptions {
   requestTimeout: number
   maxAttempts: number
   deadline: number
+  /** Whether `deadline` was given (else it grows with the size of a call). */
+  deadlineGiven: boolean
   pollTimeoutSeconds: number
   downloadConcurrency: number
   retryBaseDelay: number
@@ -57,6 +59,7 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     requestTimeout: whole('requestTimeout', options.requestTimeout, 60_000, 1),
     maxAttempts: whole('maxAttempts', options.maxAttempts, 5, 1),
     deadline: whole('deadline', options.deadline, 600_000, 1),
+    deadlineGiven: options.deadline !== undefined,
     pollTimeoutSeconds: whole('pollTimeout', options.pollTimeout, 120, 1, 300),
     downloadConcurrency: whole('downloadConcurrency', options.downloadConcurrency, 8, 1),
     retryBaseDelay: whole('retryBaseDelay', options.retryBaseDelay, 500, 0),

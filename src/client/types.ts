@@ -85,7 +85,11 @@ export interface ClientOptions {
   requestTimeout?: number
   /** Attempts per request on retryable errors (network, 500, broken JSON, 429). @default 5 */
   maxAttempts?: number
-  /** Total deadline for one `optimize()` call in ms. @default 600_000 */
+  /**
+   * Total deadline for one `optimize()` call in ms. When not set, a large call gets, on top of the 10
+   * minutes, the time the rate limit alone needs to send it (1 000 images at 120/min: about 100 s more).
+   * @default 600_000
+   */
   deadline?: number
   /** Seconds one `/result` long-poll asks the API to wait (`?timeout=N`), 1..300. @default 120 */
   pollTimeout?: number
