@@ -90,7 +90,10 @@ export async function processItem(
   }
   let result
   try {
-    result = await engine.optimizeImage(bytes, params, { signal })
+    result = await engine.optimizeImage(bytes, params, {
+      signal,
+      ...(options.limitInputPixels === undefined ? {} : { limitInputPixels: options.limitInputPixels }),
+    })
   } catch (error) {
     signal.throwIfAborted()
     // Bad input is a per-item failure; anything else is a server fault and fails the job (504).

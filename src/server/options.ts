@@ -27,6 +27,8 @@ export interface InternalServerOptions extends ServerOptions {
   sweepIntervalMs?: number
   /** Largest accepted upload or fetched image, in bytes. @default 32 MiB */
   maxFileSize?: number
+  /** Images with more pixels are refused per item (decompression bombs). @default the engine's (100 megapixels) */
+  limitInputPixels?: number
   /** Timeout of one `url` fetch or one callback attempt. @default 30_000 */
   fetchTimeoutMs?: number
   /** Delays between callback attempts; its length + 1 is the number of attempts. @default [1000, 5000, 15000] */
@@ -54,6 +56,7 @@ export interface ResolvedServerOptions {
   downloadTtlMs: number
   sweepIntervalMs: number
   maxFileSize: number
+  limitInputPixels: number | undefined
   fetchTimeoutMs: number
   callbackRetryDelaysMs: number[]
   signupTokens: number
@@ -111,6 +114,8 @@ export function resolveServerOptions(options: InternalServerOptions = {}): Resol
     downloadTtlMs: wholeNumber('downloadTtlMs', options.downloadTtlMs, 3_600_000, 1),
     sweepIntervalMs: wholeNumber('sweepIntervalMs', options.sweepIntervalMs, 60_000, 1),
     maxFileSize: wholeNumber('maxFileSize', options.maxFileSize, 32 * 1024 * 1024, 1),
+    limitInputPixels:
+      options.limitInputPixels === undefined ? undefined : wholeNumber('limitInputPixels', options.limitInputPixels, 0, 1),
     fetchTimeoutMs: wholeNumber('fetchTimeoutMs', options.fetchTimeoutMs, 30_000, 1),
     callbackRetryDelaysMs: [...delays],
     signupTokens: wholeNumber('signupTokens', options.signupTokens, 100, -1),

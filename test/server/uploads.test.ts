@@ -67,6 +67,18 @@ describe('uploads: oversized, corrupt, empty, non-image, lying names', () => {
     expect(Buffer.from(await dl.body.arrayBuffer()).length).toBe(item.optimized_size)
   })
 
+  it('an image over the pixel limit (a decompression bomb) is a per-item failure', async () => {
+    const strict = await startServer({ limitInputPixels: 10_000 }, 10)
+    try {
+      const done = await optimizeAndWait(strict, files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }))
+      expect(done.json.result[0]).toMatchObject({ success: 0, file_name: 'horse.png', url: null })
+      expect(done.json.result[0].error).toMatch(/decompression bomb/)
+      expect(done.json.user.tokens).toBe(10)
+    } finally {
+      await strict.close()
+    }
+  })
+
   it('WebP input is accepted (the contract\'s decision) and comes back as WebP', async () => {
     const webp = await sharp(fixture('horse.png')).webp({ quality: 100, effort: 0 }).toBuffer()
     const done = await optimizeAndWait(s, files({ file: ['horse.webp', webp] }, { type: 'file' }))
