@@ -34,6 +34,17 @@ test('40 images at 6 requests per second: never more than 6 in any 1 s window, n
   expect(api.maxInWindow('result', 1000)).toBeLessThanOrEqual(6)
 })
 
+test('two calls at once on one client share the limit: still never more than the limit in any window', async () => {
+  const limit = { requests: 5, perMs: 1000 }
+  api = await startFakeApi({ rateLimit: limit })
+  client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: limit })
+  const [a, b] = await Promise.all([client.optimize(distinctPngs(20, 'palette_color.png')), client.optimize(distinctPngs(20, 'green_palette.png'))])
+  expect([...a!, ...b!].every((o) => o.status === 'optimized')).toBe(true)
+  expect(api.rateLimited).toBe(0)
+  expect(api.maxInWindow('optimize', 1000)).toBeLessThanOrEqual(5)
+  expect(api.maxInWindow('result', 1000)).toBeLessThanOrEqual(5)
+})
+
 test('limits are per endpoint: a busy /optimize queue does not delay /users/info', async () => {
   api = await startFakeApi()
   client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { optimize: { requests: 2, perMs: 1000 }, info: { requests: 100, perMs: 1000 } } })
