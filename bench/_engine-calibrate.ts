@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import sharp from 'sharp'
 import { activityMap, darkenLightness, labDistance, toLab, type LabImage, type MetricParams } from '../src/engine/metric.ts'
-import { posterize } from '../src/engine/posterize.ts'
+import { encodeResidualPng, quantizeResiduals } from '../src/engine/png-residual.ts'
 import { sniffFormat } from '../src/engine/sniff.ts'
 import { Judge } from './_butteraugli.ts'
 
@@ -18,7 +18,7 @@ const CORPUS = fileURLToPath(new URL('../../shared/corpus/', import.meta.url))
 const CACHE = join(tmpdir(), 'engine-calibration.json')
 const JPEG_Q = [30, 40, 50, 60, 65, 70, 75, 80, 85, 88, 90, 92, 95]
 const PNG_Q = [20, 30, 40, 50, 60, 70, 80, 85, 90, 95, 100]
-const POSTER_STEPS = [2, 3, 4, 6, 8]
+const RESIDUAL_STEPS = [2, 4, 6, 8, 10, 12, 16]
 
 interface Variant {
   label: string
@@ -48,13 +48,12 @@ for (const name of readdirSync(CORPUS).sort()) {
       ? JPEG_Q.map((q) => ({ label: `jpeg q${q}`, run: () => sharp(input).jpeg({ quality: q, mozjpeg: true }).toBuffer() }))
       : [
           ...PNG_Q.map((q) => ({ label: `palette q${q}`, run: () => sharp(input).png({ palette: true, quality: q, effort: 7 }).toBuffer() })),
-          ...POSTER_STEPS.map((step) => ({
-            label: `poster s${step}`,
+          ...RESIDUAL_STEPS.map((step) => ({
+            label: `residual s${step}`,
             run: async () => {
               const { data, info } = await sharp(input).raw().toBuffer({ resolveWithObject: true })
-              return sharp(posterize(data, info.channels, info.channels === 2 || info.channels === 4, step), { raw: { width: info.width, height: info.height, channels: info.channels } })
-                .png({ compressionLevel: 9, adaptiveFiltering: true, palette: false })
-                .toBuffer()
+              const r = quantizeResiduals(data, info.width, info.height, info.channels, info.channels === 2 || info.channels === 4, step)
+              return Buffer.from(await encodeResidualPng(r))
             },
           })),
         ]
@@ -129,7 +128,7 @@ function simulate(scores: number[][], t: Record<string, number>): { bytes: numbe
 
 const baseline = items.map((it) => it.variants.map((v) => v.ba))
 for (const limit of [3.0, LIMIT, 2.5]) {
-  const o = simulate(baseline, { jpeg: limit, palette: limit, poster: limit })
+  const o = simulate(baseline, { jpeg: limit, palette: limit, residual: limit })
   console.log(`oracle (butteraugli itself, <= ${limit}): ${o.bytes} bytes, mean ${o.meanBa.toFixed(3)}`)
   if (limit === LIMIT) console.log('  ' + o.picks.join(' '))
 }
@@ -164,7 +163,7 @@ for (const p of grid) {
   )
   if (process.env.CALIBRATE_DUMP) {
     const rows = items.flatMap((it, i) => it.variants.map((v, j) => ({ f: family(v), m: scores[i]![j]!, ba: v.ba, what: `${it.name} ${v.label} ${v.bytes}` })))
-    for (const f of ['jpeg', 'palette', 'poster']) {
+    for (const f of ['jpeg', 'palette', 'residual']) {
       console.log(`-- ${f}`)
       for (const r of rows.filter((r) => r.f === f).sort((a, b) => a.m - b.m)) if ((process.env.CALIBRATE_DUMP === 'all' || r.ba > LIMIT) && r.m < 2 * (t[f] ?? 1)) console.log(`${r.m.toFixed(3)} ${r.ba.toFixed(2)} ${r.ba > LIMIT ? 'BAD ' : ''}${r.what}`)
     }

@@ -1,8 +1,7 @@
-import type { Sharp as SharpInstance } from 'sharp'
 import { applyEncoder, describe, type EncoderSettings } from './encode.ts'
 import { optimizeLossless } from './lossless.ts'
 import { distanceTo, makeReference, type Reference } from './metric.ts'
-import { posterize } from './posterize.ts'
+import { encodeResidualPng, quantizeResiduals } from './png-residual.ts'
 import { throwIfAborted, toBytes, yieldToEventLoop, type Encoded } from './run.ts'
 import { withMetadataPolicy, type Source } from './source.ts'
 import type { EngineParams } from './types.ts'
@@ -12,12 +11,12 @@ import type { EngineParams } from './types.ts'
  * bench/_engine-calibrate.ts so that on ../shared/corpus no `intelligent` pick exceeds butteraugli 2.9
  * (the benchmark's limit is 3.0): each is just below the lowest metric score of any encode that
  * butteraugli judged worse than 2.9. The families need separate limits because the metric does not rank
- * a palette's banding, a JPEG's blocking and posterization equally harshly. `ultra` allows 1.6x more,
- * roughly butteraugli 4: visible on close inspection, fine at a glance.
+ * a palette's banding, a JPEG's blocking and residual noise equally harshly. `ultra` allows ~1.4x more,
+ * roughly butteraugli 3-5 on the corpus: visible on close inspection, fine at a glance.
  */
 export const DISTANCE_LIMITS = {
-  intelligent: { jpeg: 0.8, webp: 0.8, palette: 1.0, posterize: 1.09, gif: 1.0 },
-  ultra: { jpeg: 1.3, webp: 1.3, palette: 1.6, posterize: 1.75, gif: 1.6 },
+  intelligent: { jpeg: 0.8, webp: 0.8, palette: 1.0, residual: 1.5, gif: 1.0 },
+  ultra: { jpeg: 1.15, webp: 1.15, palette: 1.4, residual: 2.0, gif: 1.4 },
 } as const
 
 type Family = keyof (typeof DISTANCE_LIMITS)['intelligent']
@@ -35,8 +34,8 @@ const PALETTE_QUALITIES = { steps: [50, 60, 70, 80, 85, 90, 95, 100], guess: 85 
  * distance away. For JPEG/WebP the limit then becomes that floor plus this margin, instead of giving up.
  */
 const FLOOR_MARGIN = { intelligent: 1.1, ultra: 1.25 }
-/** Posterize steps, gentlest first. */
-const POSTERIZE_STEPS = [2, 3, 4, 6, 8]
+/** Residual quantization steps (src/engine/png-residual.ts), gentlest first. */
+const RESIDUAL_STEPS = [2, 4, 6, 8, 10, 12, 16]
 /** Encodes tried per search: with a good first guess, 3-4 bisection probes land within ~3 quality points. */
 const MAX_PROBES = 4
 
@@ -81,16 +80,23 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
     quality: q,
     colours: 256,
     dither: 1,
+    // sharp's default speed, as calibrated: lower efforts change the palette enough to move butteraugli.
     effort: 7,
   }))
-  if (palette) return palette
-  // No palette looks close enough: keep truecolour, drop only the least significant bits.
-  // A palette input reaches here only if even its own colours fail, which cannot happen; skip the work.
-  if (!s.src.meta.isPalette && !s.params.keepExif && s.src.meta.depth !== 'ushort') {
-    const poster = await searchPosterize(s)
-    if (poster) return poster
-  }
-  return optimizeLossless(s.src, s.params, s.signal)
+  // Truecolour with quantized prediction residuals: beats a palette on photos, never bands a gradient.
+  // Not for palette inputs (their own palette is exact), 16-bit, or when EXIF must be kept (raw → PNG
+  // written here carries no metadata).
+  const residual =
+    !s.src.meta.isPalette && !s.params.keepExif && s.src.meta.depth !== 'ushort' && !s.src.animated
+      ? await searchResidual(s)
+      : null
+  const best = smaller(palette, residual)
+  return best ?? optimizeLossless(s.src, s.params, s.signal)
+}
+
+function smaller(a: Encoded | null, b: Encoded | null): Encoded | null {
+  if (!a || !b) return a ?? b
+  return b.data.length < a.data.length ? b : a
 }
 
 async function optimizeGif(s: Search): Promise<Encoded | null> {
@@ -151,37 +157,35 @@ async function encodeAndMeasure(s: Search, settings: EncoderSettings): Promise<{
   return { out, distance }
 }
 
-/** Largest posterize step within the limit (measured on raw pixels: only the winner is encoded). */
-async function searchPosterize(s: Search): Promise<Encoded | null> {
-  const { data, info } = await s.src.pipeline().raw().toBuffer({ resolveWithObject: true })
+/** Largest residual step within the limit (measured on the reconstructed pixels: only the winner is deflated). */
+async function searchResidual(s: Search): Promise<Encoded | null> {
+  // sharp hands out grey as three equal channels: ask for one, a third of the samples to store.
+  const grey = s.src.meta.space === 'b-w' || s.src.meta.space === 'grey16'
+  const pipeline = grey ? s.src.pipeline().toColourspace('b-w') : s.src.pipeline()
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true })
   const raw = { width: info.width, height: info.height, channels: info.channels }
   const alpha = info.channels === 2 || info.channels === 4
-  const fromRaw = (pixels: Uint8Array): SharpInstance => s.src.sharp(pixels, { raw })
   let lo = 0
-  let hi = POSTERIZE_STEPS.length - 1
+  let hi = RESIDUAL_STEPS.length - 1
+  let best: ReturnType<typeof quantizeResiduals> | null = null
   let bestStep = 0
   while (lo <= hi) {
     throwIfAborted(s.signal)
     const mid = (lo + hi) >> 1
-    const step = POSTERIZE_STEPS[mid]!
-    const pixels = posterize(data, info.channels, alpha, step)
-    const distance = await distanceTo(s.ref, () => fromRaw(pixels))
+    const step = RESIDUAL_STEPS[mid]!
+    const candidate = quantizeResiduals(data, info.width, info.height, info.channels, alpha, step)
     await yieldToEventLoop()
-    if (distance <= s.limits.posterize) {
+    const distance = await distanceTo(s.ref, () => s.src.sharp(candidate.pixels, { raw }))
+    await yieldToEventLoop()
+    if (distance <= s.limits.residual) {
+      best = candidate
       bestStep = step
       lo = mid + 1
     } else {
       hi = mid - 1
     }
   }
-  if (!bestStep) return null
-  const out = await toBytes(
-    fromRaw(posterize(data, info.channels, alpha, bestStep)).png({
-      compressionLevel: 9,
-      adaptiveFiltering: true,
-      palette: false,
-    }),
-  )
-  out.settings = `png posterize ${bestStep}`
-  return out
+  if (!best) return null
+  const data2 = await encodeResidualPng(best)
+  return { data: data2, width: info.width, height: info.height, settings: `png residual step ${bestStep}` }
 }
