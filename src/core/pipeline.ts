@@ -243,15 +243,8 @@ export class BuildSession {
 
   private fingerprint(kind: ImageKind): Record<string, unknown> {
     if (kind === 'svg') return { svg: SVG_PRESET_ID }
-    const o = this.options
-    return {
-      compression: o.compression,
-      webp: o.webp,
-      keepExif: o.keepExif,
-      cmykToRgb: o.cmykToRgb,
-      maxWidth: o.maxWidth,
-      maxHeight: o.maxHeight,
-    }
+    // Keyed on exactly what is sent, so no output-changing parameter can be left out of the key.
+    return { ...this.params() }
   }
 
   /** For the embedded engine: the engine version this cache last saw, part of every key. */
