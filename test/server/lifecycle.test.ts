@@ -104,6 +104,20 @@ describe('close() with a stalled client', () => {
   })
 })
 
+describe('publicUrl', () => {
+  it('is the base of the endpoint and of every download link', async () => {
+    const s = await startServer({ publicUrl: 'https://img.example.com/' })
+    cleanups.push(() => s.close())
+    expect(s.endpoint).toBe('https://img.example.com/v1')
+    const submitted = await call(`${s.base}/v1/optimize`, {
+      key: s.key,
+      body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file' }),
+    })
+    const done = await waitResult(`${s.base}/v1`, submitted.json.process_id, s.key)
+    expect(done.json.result[0].url).toMatch(/^https:\/\/img\.example\.com\/image\/[0-9a-f]{32}\/horse\.png$/)
+  })
+})
+
 describe('health rate limit', () => {
   it('/ping and /status are limited per IP at their own rate', async () => {
     const s = await startServer({ healthRateLimit: 2 })
