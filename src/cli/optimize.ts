@@ -9,6 +9,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path'
 import { parseArgs } from 'node:util'
 import { MegaOptimClient } from '../client/client.ts'
 import type { Compression, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
+import type { EmbeddedServer } from '../server/types.ts'
 import { type CliIo, UsageError, formatBytes, formatTokens, noKeyMessage, processIo, wholeArg } from './shared-client.ts'
 import { ProgressBar } from './shared-progress.ts'
 
@@ -238,7 +239,7 @@ async function connect(args: Args, io: CliIo): Promise<Connection | number> {
     io.stderr.write(`megaoptim optimize: ${noKeyMessage(args.endpoint)}\n`)
     return 2
   }
-  let start: () => Promise<{ endpoint: string; apiKey: string; close(): Promise<void> }>
+  let start: () => Promise<EmbeddedServer>
   try {
     start = (await import('../server.ts')).startEmbeddedServer
   } catch (error) {
@@ -247,8 +248,8 @@ async function connect(args: Args, io: CliIo): Promise<Connection | number> {
   }
   io.stderr.write('megaoptim: MEGAOPTIM_API_KEY is not set: optimizing locally with the embedded compatible server.\n')
   const server = await start()
-  // The embedded server has no meaningful rate limit; don't pace requests to the hosted API's.
-  return { apiKey: server.apiKey, endpoint: server.endpoint, label: 'embedded server (local)', rateLimit: 60_000, close: () => server.close() }
+  // Paced at the embedded server's own limit, not the hosted API's 120/min.
+  return { apiKey: server.apiKey, endpoint: server.endpoint, label: 'embedded server (local)', rateLimit: server.rateLimit, close: () => server.close() }
 }
 
 /** Image files under `dir`, relative, sorted; the output folder (if inside) is skipped. */

@@ -68,11 +68,14 @@ export function backendLabel(backend: Backend): string {
 export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimizer> {
   let endpoint: string
   let apiKey: string
+  let rateLimit = options.rateLimit
   let closeServer = async () => {}
   if (options.backend.kind === 'embedded') {
     const server = await startEmbedded()
     endpoint = server.endpoint
     apiKey = server.apiKey
+    // Pacing a loopback server at the hosted API's 120/min would only slow the build down.
+    rateLimit ??= server.rateLimit
     closeServer = () => server.close()
     options.onEmbeddedStart?.(endpoint)
   } else {
@@ -84,7 +87,7 @@ export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimiz
     const client = createClient({
       apiKey,
       endpoint,
-      ...(options.rateLimit !== undefined ? { rateLimit: options.rateLimit } : {}),
+      ...(rateLimit !== undefined ? { rateLimit } : {}),
       ...(options.concurrency !== undefined ? { maxInFlightJobs: options.concurrency } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     })
@@ -115,7 +118,7 @@ async function statusEngine(endpoint: string): Promise<string | null> {
   }
 }
 
-async function startEmbedded(): Promise<{ endpoint: string; apiKey: string; close(): Promise<void> }> {
+async function startEmbedded(): Promise<{ endpoint: string; apiKey: string; rateLimit: number; close(): Promise<void> }> {
   let start
   try {
     start = (await import('../server.ts')).startEmbeddedServer

@@ -71,7 +71,7 @@ type Shared = { result: CachedOutcome | { outcome: 'failed'; reason: string }; c
 const inFlight = new Map<string, Promise<Shared>>()
 
 /** Error codes that say the image itself is the problem: worth remembering, not worth sending again. */
-const PERMANENT_ITEM_ERRORS = new Set(['MEGAOPTIM_UNSUPPORTED_INPUT', 'MEGAOPTIM_ITEM_FAILED'])
+const PERMANENT_ITEM_ERRORS = new Set(['MEGAOPTIM_UNSUPPORTED_INPUT'])
 
 export class BuildError extends Error {
   readonly code = 'MEGAOPTIM_BUILD_FAILED'

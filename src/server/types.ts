@@ -44,6 +44,8 @@ export interface MegaOptimServer {
 export interface EmbeddedServer {
   endpoint: string
   apiKey: string
+  /** Requests per minute per endpoint this server allows: the pace to give its client. */
+  rateLimit: number
   stats: ServerStats
   close(): Promise<void>
 }
