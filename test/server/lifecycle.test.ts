@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
-import { startEmbeddedServer } from '../../src/server.ts'
+import { createMegaOptimServer, startEmbeddedServer } from '../../src/server.ts'
 import { createOutboundAgent } from '../../src/server/net-guard.ts'
 import { resolveServerOptions, type EngineLike } from '../../src/server/options.ts'
 import { openSqliteStore } from '../../src/server/store/sqlite.ts'
@@ -115,6 +115,17 @@ describe('publicUrl', () => {
     })
     const done = await waitResult(`${s.base}/v1`, submitted.json.process_id, s.key)
     expect(done.json.result[0].url).toMatch(/^https:\/\/img\.example\.com\/image\/[0-9a-f]{32}\/horse\.png$/)
+  })
+})
+
+describe('listen()', () => {
+  it('works on IPv6 loopback and gives bracketed URLs', async () => {
+    const server = createMegaOptimServer()
+    cleanups.push(() => server.close())
+    const base = await server.listen({ host: '::1', port: 0 })
+    expect(base).toMatch(/^http:\/\/\[::1\]:\d+$/)
+    expect(server.endpoint).toBe(`${base}/v1`)
+    expect((await call(`${base}/ping`)).json).toEqual({ status: 'ok', code: 200 })
   })
 })
 
