@@ -21,6 +21,8 @@
  * | `MEGAOPTIM_DOWNLOAD`          | `DownloadError`      | –            | network only | a result download failed its checks            |
  * | `MEGAOPTIM_CIRCUIT_OPEN`      | `CircuitOpenError`   | of the cause | no      | not sent: an earlier auth/token error stopped the client |
  * | `MEGAOPTIM_INTERNAL`          | `MegaOptimError`     | –            | no      | a bug in the client; the original is kept (please report) |
+ * | `MEGAOPTIM_INVALID_OPTION`    | `OptionsError`       | –            | no      | a plugin option has a bad value; the build stops at start |
+ * | `MEGAOPTIM_BUILD_FAILED`      | `BuildError`         | –            | no      | `failOnError` is on and an image could not be optimized |
  */
 
 export type MegaOptimErrorCode =
@@ -38,6 +40,8 @@ export type MegaOptimErrorCode =
   | 'MEGAOPTIM_DOWNLOAD'
   | 'MEGAOPTIM_CIRCUIT_OPEN'
   | 'MEGAOPTIM_INTERNAL'
+  | 'MEGAOPTIM_INVALID_OPTION'
+  | 'MEGAOPTIM_BUILD_FAILED'
 
 export interface MegaOptimErrorDetails {
   /** The API's numeric `code` from the JSON body, when there was one. */

@@ -3,6 +3,7 @@
  * everything up front, so a typo fails the build at start instead of half-way through.
  */
 import path from 'node:path'
+import { MegaOptimError } from '../client/errors.ts'
 
 export type Compression = 'intelligent' | 'ultra' | 'lossless'
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info'
@@ -179,9 +180,11 @@ export class Secret {
   }
 }
 
-export class OptionsError extends Error {
-  readonly code = 'MEGAOPTIM_INVALID_OPTION'
+export class OptionsError extends MegaOptimError {
   override name = 'OptionsError'
+  constructor(message: string) {
+    super('MEGAOPTIM_INVALID_OPTION', message)
+  }
 }
 
 const KNOWN = new Set<keyof Options>([

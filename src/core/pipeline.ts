@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs'
 import PQueue from 'p-queue'
+import { MegaOptimError } from '../client/errors.ts'
 import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
 import { cacheKey, ImageCache, sha256, type CachedOutcome } from './cache.ts'
 import { createFilter, kindOf, normalizeFileName, type FileFilter, type ImageKind } from './filter.ts'
@@ -73,9 +74,11 @@ const inFlight = new Map<string, Promise<Shared>>()
 /** Error codes that say the image itself is the problem: worth remembering, not worth sending again. */
 const PERMANENT_ITEM_ERRORS = new Set(['MEGAOPTIM_UNSUPPORTED_INPUT'])
 
-export class BuildError extends Error {
-  readonly code = 'MEGAOPTIM_BUILD_FAILED'
+export class BuildError extends MegaOptimError {
   override name = 'MegaOptimBuildError'
+  constructor(message: string) {
+    super('MEGAOPTIM_BUILD_FAILED', message)
+  }
 }
 
 /** Finishes a session; a `failOnError` failure comes back as its message (for bundlers that collect errors). */
