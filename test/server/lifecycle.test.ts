@@ -18,6 +18,7 @@ describe('startEmbeddedServer()', () => {
     cleanups.push(() => embedded.close())
     expect(embedded.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
     expect(embedded.apiKey).toMatch(/^[A-Za-z0-9]{32}$/)
+    expect(embedded.rateLimit).toBe(1_000_000)
     const answers = await Promise.all(Array.from({ length: 200 }, () => call(`${embedded.endpoint}/users/info`, { key: embedded.apiKey })))
     expect(answers.every((a) => a.json.code === 200)).toBe(true)
     expect(answers[0]!.json.result.tokens).toBe(-1)
