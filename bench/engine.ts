@@ -207,6 +207,13 @@ function recipeBytesAt(mean: number): { bytes: number; note: string } {
   throw new Error('unreachable')
 }
 
+/** Below the curve's best point: extend its last segment (the two highest qualities) linearly. */
+function recipeBytesExtrapolated(mean: number): number {
+  const curve = RECIPE_QUALITIES.map((q) => summaries.get(`recipe q${q}`)!).sort((a, b) => a.mean - b.mean)
+  const [a, b] = [curve[0]!, curve[1]!]
+  return a.bytes + ((mean - a.mean) * (b.bytes - a.bytes)) / (b.mean - a.mean)
+}
+
 console.log('\ntargets:')
 const intel = summaries.get('intelligent')!
 const at = recipeBytesAt(intel.mean)
@@ -215,6 +222,13 @@ console.log(
   `intelligent bytes / recipe bytes at the same mean distance (${intel.mean.toFixed(3)}): ` +
     `${intel.bytes} / ${at.bytes.toFixed(0)} = ${ratio.toFixed(3)} (${at.note})  target <= 0.85: ${ratio <= 0.85 ? 'MET' : 'NOT MET'}`,
 )
+if (intel.mean < Math.min(...RECIPE_QUALITIES.map((q) => summaries.get(`recipe q${q}`)!.mean))) {
+  const x = recipeBytesExtrapolated(intel.mean)
+  console.log(
+    `  (for information: extending the curve's q90-q95 segment down to mean ${intel.mean.toFixed(3)} gives ` +
+      `${x.toFixed(0)} recipe bytes, a ratio of ${(intel.bytes / x).toFixed(3)}; the target is judged on the line above)`,
+  )
+}
 const ultra = summaries.get('ultra')!
 const atUltra = recipeBytesAt(ultra.mean)
 console.log(`ultra bytes / recipe bytes at the same mean distance (${ultra.mean.toFixed(3)}): ${(ultra.bytes / atUltra.bytes).toFixed(3)} (${atUltra.note})`)

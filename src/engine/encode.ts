@@ -3,7 +3,7 @@ import type { Sharp as SharpInstance } from 'sharp'
 /** One point in an encoder's settings space; the search walks over `quality`. */
 export type EncoderSettings =
   | { kind: 'jpeg'; quality: number; chroma: '4:2:0' | '4:4:4' }
-  | { kind: 'png-palette'; quality: number; colours: number; dither: number; effort: number }
+  | { kind: 'png-palette'; quality: number; colours: number; dither: number; effort: number; compressionLevel?: number }
   | { kind: 'png-lossless'; palette: boolean }
   | { kind: 'webp'; quality: number; effort: number }
   | { kind: 'webp-lossless' }
@@ -21,7 +21,7 @@ export function applyEncoder(p: SharpInstance, s: EncoderSettings): SharpInstanc
         colours: s.colours,
         dither: s.dither,
         effort: s.effort,
-        compressionLevel: 9,
+        compressionLevel: s.compressionLevel ?? 9,
       })
     case 'png-lossless':
       // palette: true with quality 100 and no dither is exact only for <= 256 colours: the caller checks.

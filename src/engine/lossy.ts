@@ -39,6 +39,9 @@ const RESIDUAL_STEPS = [2, 4, 6, 8, 10, 12, 16]
 /** Encodes tried per search: with a good first guess, 3-4 bisection probes land within ~3 quality points. */
 const MAX_PROBES = 4
 
+/** An encode from the search, with the quality that made it. */
+type Probe = Encoded & { quality?: number }
+
 interface Search {
   src: Source
   params: EngineParams
@@ -75,14 +78,17 @@ function hasAlpha(src: Source): boolean {
 }
 
 async function optimizePng(s: Search): Promise<Encoded | null> {
-  const palette = await searchQuality(s, 'palette', PALETTE_QUALITIES, (q) => ({
+  const paletteAt = (q: number, compressionLevel: number): EncoderSettings => ({
     kind: 'png-palette',
     quality: q,
     colours: 256,
     dither: 1,
     // sharp's default speed, as calibrated: lower efforts change the palette enough to move butteraugli.
     effort: 7,
-  }))
+    compressionLevel,
+  })
+  // Probes deflate at level 6 (the pixels, and so the verdict, do not depend on it); a winner gets level 9.
+  const palette = await searchQuality(s, 'palette', PALETTE_QUALITIES, (q) => paletteAt(q, 6))
   // Truecolour with quantized prediction residuals: beats a palette on photos, never bands a gradient.
   // Not for palette inputs (their own palette is exact), 16-bit, or when EXIF must be kept (raw → PNG
   // written here carries no metadata).
@@ -90,7 +96,12 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
     !s.src.meta.isPalette && !s.params.keepExif && s.src.meta.depth !== 'ushort' && !s.src.animated
       ? await searchResidual(s)
       : null
-  const best = smaller(palette, residual)
+  let best = smaller(palette, residual)
+  if (best && best === palette && palette.quality !== undefined) {
+    const tight = await toBytes(applyEncoder(withMetadataPolicy(s.src.pipeline(), s.src, s.params, false), paletteAt(palette.quality, 9)))
+    tight.settings = palette.settings
+    best = smaller(best, tight)
+  }
   return best ?? optimizeLossless(s.src, s.params, s.signal)
 }
 
@@ -124,13 +135,13 @@ async function searchQuality(
   qualities: { steps: number[]; guess: number },
   settingsFor: (quality: number) => EncoderSettings,
   floorMargin = 0,
-): Promise<Encoded | null> {
+): Promise<Probe | null> {
   const steps = qualities.steps
   let lo = 0
   let hi = steps.length - 1
   let i = steps.indexOf(qualities.guess)
   let limit: number = s.limits[family]
-  let best: Encoded | null = null
+  let best: Probe | null = null
   for (let probes = 1; lo <= hi && probes <= MAX_PROBES; probes++) {
     const probe = await encodeAndMeasure(s, settingsFor(steps[i]!))
     if (probes === 2 && !best && i === steps.length - 1) {
@@ -148,10 +159,13 @@ async function searchQuality(
   return best
 }
 
-async function encodeAndMeasure(s: Search, settings: EncoderSettings): Promise<{ out: Encoded; distance: number }> {
+async function encodeAndMeasure(s: Search, settings: EncoderSettings): Promise<{ out: Probe; distance: number }> {
   throwIfAborted(s.signal)
-  const out = await toBytes(applyEncoder(withMetadataPolicy(s.src.pipeline(), s.src, s.params, false), settings))
+  const out: Encoded & { quality?: number } = await toBytes(
+    applyEncoder(withMetadataPolicy(s.src.pipeline(), s.src, s.params, false), settings),
+  )
   out.settings = describe(settings)
+  if ('quality' in settings) out.quality = settings.quality
   const distance = await distanceTo(s.ref, () => s.src.sharp(out.data, { animated: s.src.animated, limitInputPixels: false }))
   await yieldToEventLoop()
   return { out, distance }
