@@ -1,5 +1,6 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import globals from 'globals'
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'playground/dist/**', '**/.tmp/**', 'test/fixtures/**/dist/**'] },
@@ -12,6 +13,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
+  },
+  {
+    files: ['**/*.{js,mjs}'],
+    languageOptions: { globals: globals.node },
+  },
+  {
+    // Code that runs in the page the playground and the fixtures build.
+    files: ['playground/src/**', 'test/fixtures/**/src/**'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['src/cli.ts', 'src/cli/**', 'bench/**', 'playground/**', 'test/**', '.ci/**'],
