@@ -21,7 +21,7 @@ const PROCESSING_MS = 667
 const CLIENT_IMAGES = 900
 const OFFICIAL_SECONDS = 10
 
-const png = new Uint8Array(readFileSync(new URL('../test/client/fixtures/palette_color.png', import.meta.url)))
+const png = new Uint8Array(readFileSync(new URL('../test/fixtures/images/palette_color.png', import.meta.url)))
 const images = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => {
     const data = new Uint8Array(png.length + 8)

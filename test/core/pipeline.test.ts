@@ -163,7 +163,7 @@ describe('BuildSession', () => {
   })
 
   it('names a truncated file and keeps it without sending it; failOnError makes finish() throw', async () => {
-    const truncated = new Uint8Array(await readFile(path.resolve('test/fixtures/broken/truncated.jpg')))
+    const truncated = new Uint8Array(await readFile(path.resolve('test/fixtures/images/truncated.jpg')))
     const before = server.stats.totalRequests
     const s = session({ failOnError: true })
     const [r] = await s.process([{ fileName: 'assets/truncated.jpg', data: truncated }])

@@ -13,7 +13,7 @@ export const BUNDLERS: BundlerName[] = ['vite', 'rollup', 'rolldown', 'webpack',
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 export const FIXTURE = path.resolve(here, '../fixtures/app')
-const BROKEN = path.resolve(here, '../fixtures/broken/truncated.jpg')
+const BROKEN = path.resolve(here, '../fixtures/images/truncated.jpg')
 export const TMP = path.resolve(here, '../.tmp')
 
 /** Every image of the fixture, by the name it is emitted under (before any hash). */

@@ -3,7 +3,7 @@ import sharp from 'sharp'
 import type { EngineParams } from '../../src/engine/index.ts'
 
 export function fixture(name: string): Buffer {
-  return readFileSync(new URL(`./fixtures/${name}`, import.meta.url))
+  return readFileSync(new URL(`../fixtures/images/${name}`, import.meta.url))
 }
 
 export function params(overrides: Partial<EngineParams> = {}): EngineParams {

@@ -12,7 +12,7 @@ import type { InternalServerOptions } from '../../src/server/options.ts'
 const here = path.dirname(fileURLToPath(import.meta.url))
 
 export function fixture(name: string): Buffer {
-  return readFileSync(path.join(here, 'fixtures', name))
+  return readFileSync(path.join(here, '../fixtures/images', name))
 }
 
 export interface Started {
