@@ -137,12 +137,38 @@ export async function distanceTo(
   for (const [i, bg] of ref.backgrounds.entries()) {
     const lab = await toLab(candidate(), bg, ref.resize)
     await yieldToEventLoop()
-    worst = Math.max(worst, labDistance(ref.views[i]!, lab, params))
+    worst = Math.max(worst, await labDistanceYielding(ref.views[i]!, lab, params))
   }
   return worst
 }
 
 export function labDistance(ref: { lab: LabImage; activity: Float32Array }, cand: LabImage, params: MetricParams): number {
+  const steps = labDistanceSteps(ref, cand, params)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/** The same, handing the event loop a turn between the passes (each a few tens of ms at 2.2 MP). */
+export async function labDistanceYielding(
+  ref: { lab: LabImage; activity: Float32Array },
+  cand: LabImage,
+  params: MetricParams,
+): Promise<number> {
+  const steps = labDistanceSteps(ref, cand, params)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+    await yieldToEventLoop()
+  }
+}
+
+function* labDistanceSteps(
+  ref: { lab: LabImage; activity: Float32Array },
+  cand: LabImage,
+  params: MetricParams,
+): Generator<void, number> {
   const { lab, activity } = ref
   if (lab.width !== cand.width || lab.height !== cand.height) return Infinity
   const n = lab.width * lab.height
@@ -154,13 +180,16 @@ export function labDistance(ref: { lab: LabImage; activity: Float32Array }, cand
     const db = lab.b[i]! - cand.b[i]!
     err[i] = dL * dL + w * (da * da + db * db)
   }
+  yield
   const pooled = boxBlur(err, lab.width, lab.height, params.errorRadius)
+  yield
   const bandWeight = params.bandWeight ?? 0
   let band: Float32Array | null = null
   if (bandWeight > 0) {
     const dL = new Float32Array(n)
     for (let i = 0; i < n; i++) dL[i] = lab.L[i]! - cand.L[i]!
     band = boxBlur(dL, lab.width, lab.height, params.bandRadius ?? 8)
+    yield
   }
   let worst = 0
   for (let i = 0; i < n; i++) {
@@ -170,6 +199,7 @@ export function labDistance(ref: { lab: LabImage; activity: Float32Array }, cand
     pooled[i] = s
     if (s > worst) worst = s
   }
+  yield
   const top = params.poolTop ?? 0
   return params.scale * (top > 0 ? topQuantile(pooled, worst, top) : worst)
 }
