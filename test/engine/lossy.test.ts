@@ -56,6 +56,24 @@ describe('intelligent and ultra levels', () => {
     expect(differ / a.length).toBeLessThan(0.01)
   })
 
+  it('keeps a grey PNG grey (one channel) and makes it smaller', async () => {
+    const input = fixture('page.png')
+    const result = await optimizeImage(input, params())
+    expect(result.data.length).toBeLessThan(input.length)
+    const meta = await sharp(result.data).metadata()
+    expect(meta.channels === 1 || meta.isPalette).toBe(true)
+  })
+
+  it('is never larger than the input, whatever the level', async () => {
+    for (const name of ['palette_color.png', 'no_time_for_that_tiny.gif', 'horse.png']) {
+      const input = fixture(name)
+      for (const compression of ['intelligent', 'ultra'] as const) {
+        const result = await optimizeImage(input, params({ compression }))
+        expect(result.data.length, `${name} ${compression}`).toBeLessThanOrEqual(input.length)
+      }
+    }
+  })
+
   it('returns WebP input as WebP', async () => {
     const input = await sharp(fixture('chelsea.png')).webp({ quality: 95 }).toBuffer()
     const result = await optimizeImage(input, params())
