@@ -177,12 +177,12 @@ for (const [name, s] of summaries) {
 
 console.log('\nper image (bytes / butteraugli):')
 const show = ['intelligent', 'ultra', 'recipe q75', 'recipe q90']
-console.log(`${'image'.padEnd(28)}${'input'.padStart(8)}${show.map((s) => s.padStart(26)).join('')}`)
+console.log(`${'image'.padEnd(28)}${'input'.padStart(8)}${show.map((s) => s.padStart(36)).join('')}`)
 for (const [i, img] of images.entries()) {
   const cells = show.map((v) => {
     const o = variants.get(v)![i]!
     const cell = `${o.data.length}/${(o.distance ?? NaN).toFixed(2)}${o.settings ? ` ${o.settings}` : ''}`
-    return cell.padStart(26)
+    return cell.padStart(36)
   })
   console.log(`${img.name.padEnd(28)}${String(img.input.length).padStart(8)}${cells.join('')}`)
 }
