@@ -95,10 +95,12 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
   // Probes deflate at level 6 (the pixels, and so the verdict, do not depend on it); a winner gets level 9.
   const palette = await searchQuality(s, 'palette', PALETTE_QUALITIES, (q) => paletteAt(q, 6))
   // Truecolour with quantized prediction residuals: beats a palette on photos, never bands a gradient.
-  // Not for palette inputs (their own palette is exact), 16-bit, or when EXIF must be kept (raw → PNG
-  // written here carries no metadata).
+  // Not for palette inputs (their own palette is exact), 16-bit, or when metadata must be kept (the PNG
+  // written here carries none).
+  const meta = s.src.meta
+  const metadataToKeep = s.params.keepExif && Boolean(meta.exif || meta.xmp || meta.iptc || meta.icc)
   const residual =
-    !s.src.meta.isPalette && !s.params.keepExif && s.src.meta.depth !== 'ushort' && !s.src.animated
+    !meta.isPalette && !metadataToKeep && meta.depth !== 'ushort' && !s.src.animated
       ? await searchResidual(s)
       : null
   let best = smaller(palette, residual)
