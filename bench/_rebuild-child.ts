@@ -1,0 +1,32 @@
+/**
+ * One playground build in a fresh process, as a user's `vite build` is: `<variant> <outDir> <cacheDir>`.
+ * Prints `{ "ms": <time inside vite's build()>, "bytes": <bytes shipped> }` on its last line.
+ */
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build, type PluginOption } from 'vite'
+
+const [variant, outDir, cacheDir] = process.argv.slice(2) as [string, string, string]
+const root = fileURLToPath(new URL('../playground/', import.meta.url))
+
+async function plugins(): Promise<PluginOption[]> {
+  if (variant === 'plain') return []
+  if (variant === 'vite-plugin-image-optimizer') {
+    const { ViteImageOptimizer } = await import('vite-plugin-image-optimizer')
+    return [ViteImageOptimizer({ logStats: false })]
+  }
+  const { default: megaoptim } = await import('../src/vite.ts')
+  return [megaoptim({ cache: cacheDir, report: join(outDir, '..', `${variant}-report.json`), logLevel: 'warn' })]
+}
+
+const list = await plugins()
+const started = performance.now()
+await build({ root, configFile: false, logLevel: 'silent', build: { outDir, emptyOutDir: true, assetsInlineLimit: 0 }, plugins: list })
+const ms = performance.now() - started
+
+let bytes = 0
+for (const entry of await readdir(outDir, { recursive: true, withFileTypes: true })) {
+  if (entry.isFile()) bytes += (await stat(join(entry.parentPath, entry.name))).size
+}
+console.log(JSON.stringify({ ms, bytes }))
