@@ -166,6 +166,25 @@ describe('the compatible server, endpoint by endpoint', () => {
     expect(answer.json).toEqual({ status: 'error', code: 400, errors: [expect.stringMatching(/At most 5 images/)] })
   })
 
+  it('zero-padded numbers cannot alias an image number to pass the 5-image cap', async () => {
+    const padded = Object.fromEntries(
+      ['url1', 'url01', 'url001', 'url0001', 'url2', 'url02', 'url002', 'url3', 'url03', 'url4', 'url04', 'url5'].map((k) => [
+        k,
+        'http://example.com/a.png',
+      ]),
+    )
+    const urls = await call(`${s.endpoint}/optimize`, { key: s.key, body: { type: 'urls', ...padded } })
+    expect(urls.json).toEqual({ status: 'error', code: 400, errors: [expect.stringMatching(/At most 5 images/)] })
+    const alone = await call(`${s.endpoint}/optimize`, { key: s.key, body: { type: 'urls', url01: 'http://example.com/a.png' } })
+    expect(alone.json).toEqual({ status: 'error', code: 400, errors: [expect.stringMatching(/got "url01"/)] })
+    const twoFiles = files(
+      { file1: ['1.png', fixture('palette_color.png')], file01: ['01.png', fixture('palette_color.png')] },
+      { type: 'files' },
+    )
+    const answer = await call(`${s.endpoint}/optimize`, { key: s.key, body: twoFiles })
+    expect(answer.json).toEqual({ status: 'error', code: 400, errors: [expect.stringMatching(/got "file01"/)] })
+  })
+
   it('JSON bodies, other content types and broken multipart are 400, never a crash or a hang', async () => {
     const json = await call(`${s.endpoint}/optimize`, { key: s.key, body: '{"type":"url"}', contentType: 'application/json' })
     expect(json.json).toEqual({ status: 'error', code: 400, errors: [expect.stringMatching(/JSON bodies are not accepted/)] })

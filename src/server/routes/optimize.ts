@@ -45,13 +45,24 @@ function httpUrl(name: string, raw: string | undefined): URL {
   return url
 }
 
-/** `file1`..`file5` / `url1`..`url5`: numbering may have gaps; input order is the numbers' order. */
+/**
+ * `file1`..`file5` / `url1`..`url5`: numbering may have gaps; input order is the numbers' order.
+ * Only canonical numbers count (`url01` would otherwise alias `url1` and lift the 5-image cap),
+ * and more than 5 numbered parts, however spelled, is refused.
+ */
 function numbered<T>(prefix: string, entries: Iterable<[string, T]>): T[] {
+  const anyNumber = new RegExp(`^${prefix}\\d+$`)
+  const canonical = new RegExp(`^${prefix}([1-9]\\d*)$`)
   const found: [number, T][] = []
+  let seen = 0
   for (const [name, value] of entries) {
-    const match = new RegExp(`^${prefix}(\\d+)$`).exec(name)
-    if (!match) continue
-    const n = Number(match[1])
+    if (!anyNumber.test(name)) continue
+    seen += 1
+    if (seen > MAX_IMAGES) {
+      throw new ApiError(400, `At most ${MAX_IMAGES} images per request: use ${prefix}1..${prefix}${MAX_IMAGES}.`)
+    }
+    const match = canonical.exec(name)
+    const n = match ? Number(match[1]) : 0
     if (n < 1 || n > MAX_IMAGES) {
       throw new ApiError(400, `At most ${MAX_IMAGES} images per request: use ${prefix}1..${prefix}${MAX_IMAGES}, got "${name}".`)
     }
