@@ -337,6 +337,9 @@ export class BuildSession {
     let result: CachedOutcome
     if (outcome.status === 'optimized') {
       this.tokensUsed++
+      // A result cut short in transit or by a faulty server is not remembered: the next build asks again.
+      const broken = truncationReason(kindOf(normalizeFileName(asset.fileName))!, outcome.data)
+      if (broken) return { result: { outcome: 'failed', reason: `the optimized result was unusable (${broken})` }, cached: false, fresh: false }
       const smaller = outcome.data.byteLength > 0 && outcome.data.byteLength < asset.data.byteLength
       result = smaller ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp } : { outcome: 'no-gain', webp: outcome.webp }
     } else if (outcome.status === 'no-gain') {
@@ -402,14 +405,15 @@ export class BuildSession {
     }
     const r = shared.result
     if (r.outcome === 'failed' || r.outcome === 'unprocessable') return keep(r.reason)
-    if (r.outcome === 'no-gain') return keep(null, r.webp, r.reason ?? null)
-    // Never ship something larger, whatever the source of the bytes said.
-    if (!(r.data.byteLength < originalSize) || !sameFormat(asset.data, r.data) || !this.enoughSavings(originalSize, r.data.byteLength)) {
-      if (r.data.byteLength >= originalSize) return keep('the optimized result was not smaller than the original', r.webp)
-      if (!sameFormat(asset.data, r.data)) return keep('the optimized result was not in the original format', r.webp)
-      return keep(null, r.webp, `saved less than minSavings`)
-    }
-    const sibling = this.options.webp && r.webp && r.webp.byteLength < r.data.byteLength ? r.webp : null
+    const webp = r.webp && truncationReason('webp', r.webp) === null ? r.webp : null
+    if (r.outcome === 'no-gain') return keep(null, webp, r.reason ?? null)
+    // Whatever the source of the bytes (a server, the cache) said: never ship something larger, of
+    // another format, or cut short.
+    if (r.data.byteLength >= originalSize) return keep('the optimized result was not smaller than the original', webp)
+    const broken = truncationReason(kindOf(file)!, r.data)
+    if (broken) return keep(`the optimized result was unusable (${broken})`, webp)
+    if (!this.enoughSavings(originalSize, r.data.byteLength)) return keep(null, webp, 'saved less than minSavings')
+    const sibling = this.options.webp && webp && webp.byteLength < r.data.byteLength ? webp : null
     return {
       fileName: asset.fileName,
       data: r.data,
@@ -424,18 +428,6 @@ export class BuildSession {
     const saved = original - optimized
     return min.unit === 'bytes' ? saved >= min.value : (saved / original) * 100 >= min.value
   }
-}
-
-/** The first bytes must still say the same format (or, for SVG, still be markup). */
-function sameFormat(original: Uint8Array, optimized: Uint8Array): boolean {
-  const sig = (b: Uint8Array): string => {
-    if (b[0] === 0xff && b[1] === 0xd8) return 'jpeg'
-    if (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return 'png'
-    if (b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46) return 'gif'
-    if (b[0] === 0x52 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x46 && b[8] === 0x57 && b[9] === 0x45) return 'webp'
-    return 'other'
-  }
-  return sig(original) === sig(optimized)
 }
 
 /** The report names the file already: drop the client's leading `name: `. */

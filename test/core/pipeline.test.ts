@@ -139,7 +139,7 @@ describe('BuildSession', () => {
     expect((await sharp(r!.data).metadata()).width).toBe((await sharp(horse).metadata()).width)
   })
 
-  it('verifies before replacing: a result larger than the input or in another format is never shipped', async () => {
+  it('verifies before replacing: a result larger, in another format, or cut short is never shipped', async () => {
     const resolved = resolveOptions({ apiKey, endpoint: server.endpoint, compression: 'lossless', cache: path.join(dir, 'cache') })
     const cache = new ImageCache(path.join(dir, 'cache'))
     const fingerprint = { compression: 'lossless', webp: false, keepExif: false, cmykToRgb: true, maxWidth: 0, maxHeight: 0 }
@@ -149,15 +149,22 @@ describe('BuildSession', () => {
     larger.set(horse)
     await cache.set(cacheKey(sha256(horse), fingerprint, identity), { outcome: 'optimized', data: larger, webp: null })
     await cache.set(cacheKey(sha256(rocket), fingerprint, identity), { outcome: 'optimized', data: horse.subarray(0, 100), webp: null })
+    // Same format, smaller, but cut short: a PNG with its header and no IEND.
+    const palette = new Uint8Array(await readFile(path.join(images, 'palette.png')))
+    await cache.set(cacheKey(sha256(palette), fingerprint, identity), { outcome: 'optimized', data: palette.subarray(0, palette.byteLength >> 1), webp: null })
     const warnings: string[] = []
     const s = new BuildSession(resolved, { progress: false, logger: { info: () => {}, warn: (m) => void warnings.push(m) } })
     const results = await s.process([
       { fileName: 'horse.png', data: horse },
       { fileName: 'rocket.jpg', data: rocket },
+      { fileName: 'palette.png', data: palette },
     ])
+    expect(results).toHaveLength(3)
     for (const r of results) expect(r.changed).toBe(false)
     expect(results[0]!.report.error).toBe('the optimized result was not smaller than the original')
-    expect(results[1]!.report.error).toBe('the optimized result was not in the original format')
+    expect(results[1]!.report.error).toMatch(/^the optimized result was unusable \(not a JPEG/)
+    expect(results[2]!.report.error).toMatch(/^the optimized result was unusable \(truncated: the PNG has no IEND chunk/)
+    expect(results[2]!.data).toBe(palette)
     await s.finish()
     expect(warnings.join('\n')).toMatch(/horse\.png: the optimized result was not smaller/)
   })
