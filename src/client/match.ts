@@ -1,7 +1,8 @@
 /**
  * Pairs result items with the items of a request. The contract says results come in input order and carry
  * `file_name` (URL-encoded or not). Names decide when they all line up (a batch never holds two equal names);
- * otherwise order decides when the counts agree (a server may rename files); anything else is unmatched.
+ * otherwise order decides when the counts agree and no name contradicts it (a server may rename files);
+ * anything else is unmatched.
  */
 import { safeDecode } from './inputs.ts'
 
@@ -28,6 +29,13 @@ export function matchResults(uploadNames: readonly string[], results: readonly u
     if (name !== undefined && !byName.has(name)) byName.set(name, r)
   }
   if (wanted.every((n) => byName.has(n))) return wanted.map((n) => byName.get(n))
-  if (items.length === wanted.length) return items
+  // Order may decide only when no name contradicts it: a result named like another upload at another
+  // index says the server reordered, and pairing by position would give one file another's image.
+  const wantedSet = new Set(wanted)
+  const orderHolds = items.every((r, i) => {
+    const name = nameOf(r)
+    return name === undefined || !wantedSet.has(name) || name === wanted[i]
+  })
+  if (items.length === wanted.length && orderHolds) return items
   return wanted.map((n) => byName.get(n))
 }

@@ -33,6 +33,10 @@ describe('matchResults', () => {
     const r = [{ file_name: 'x1.png', n: 1 }, { file_name: 'x2.png', n: 2 }]
     expect(matchResults(['a.png', 'b.png'], r)).toEqual(r)
   })
+  test('never by order when the names that do match say the server reordered', () => {
+    const r = [{ file_name: 'b.png', n: 2 }, { file_name: 'a.png', n: 1 }, { file_name: 'c-1.png', n: 3 }]
+    expect(matchResults(['a.png', 'b.png', 'c.png'], r)).toEqual([r[1], r[0], undefined])
+  })
   test('missing entries stay unmatched instead of shifting', () => {
     const r = [{ file_name: 'b.png', n: 2 }]
     expect(matchResults(['a.png', 'b.png'], r)).toEqual([undefined, { file_name: 'b.png', n: 2 }])
