@@ -188,7 +188,7 @@ export class MegaOptimClient {
 function withName(r: ItemOutcome, input: OptimizeInput, name: string): OptimizeOutcome {
   switch (r.status) {
     case 'optimized':
-      return { status: 'optimized', input, name, originalSize: r.originalSize, optimizedSize: r.optimizedSize, data: r.data, webp: r.webp }
+      return { status: 'optimized', input, name, originalSize: r.originalSize, optimizedSize: r.optimizedSize, data: r.data, webp: r.webp, ...(r.webpError ? { webpError: r.webpError } : {}) }
     case 'no-gain':
       return { status: 'no-gain', input, name, originalSize: r.originalSize, ...(r.reason ? { reason: r.reason } : {}) }
     case 'failed':

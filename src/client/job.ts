@@ -16,7 +16,7 @@ import { type ResolvedParams, paramFields } from './params.ts'
 import { type Scheduler, sleep } from './scheduler.ts'
 
 export type ItemOutcome =
-  | { status: 'optimized'; originalSize: number; optimizedSize: number; data: Uint8Array; webp: Uint8Array | null }
+  | { status: 'optimized'; originalSize: number; optimizedSize: number; data: Uint8Array; webp: Uint8Array | null; webpError?: MegaOptimError }
   | { status: 'no-gain'; originalSize: number; reason?: string }
   | { status: 'failed'; error: MegaOptimError }
 
@@ -163,17 +163,21 @@ async function settleItem(item: UniqueItem, result: ResultItem | undefined, data
   }
   try {
     const optimized = await download(ctx, { url: absolute(result.url, ctx), file: name, size: optimizedSize, format: item.format, what: 'optimized image' })
-    let webp: Uint8Array | null = null
+    const base = { status: 'optimized' as const, originalSize: data?.length ?? originalSize, optimizedSize, data: optimized }
     const w = result.webp
-    if (ctx.params.webp && w && typeof w === 'object') {
-      const wo = w as { url?: unknown; optimized_size?: unknown }
-      const webpSize = num(wo.optimized_size)
-      if (typeof wo.url !== 'string' || webpSize === undefined) {
-        return failed(new InvalidResponseError(`${name}: the API offered a WebP version without url and optimized_size. The original is kept.`, { file: name, endpoint: '/result' }, false))
-      }
-      webp = await download(ctx, { url: absolute(wo.url, ctx), file: name, size: webpSize, format: 'webp', what: 'WebP version' })
+    if (!ctx.params.webp || !w || typeof w !== 'object') return { ...base, webp: null }
+    // The optimized image is verified and paid for: a bad WebP version loses only itself.
+    const wo = w as { url?: unknown; optimized_size?: unknown }
+    const webpSize = num(wo.optimized_size)
+    if (typeof wo.url !== 'string' || webpSize === undefined) {
+      return { ...base, webp: null, webpError: new InvalidResponseError(`${name}: the API offered a WebP version without url and optimized_size; no WebP is written.`, { file: name, endpoint: '/result' }, false) }
     }
-    return { status: 'optimized', originalSize: data?.length ?? originalSize, optimizedSize, data: optimized, webp }
+    try {
+      return { ...base, webp: await download(ctx, { url: absolute(wo.url, ctx), file: name, size: webpSize, format: 'webp', what: 'WebP version' }) }
+    } catch (error) {
+      if (!isMegaOptimError(error) || error.code === 'MEGAOPTIM_DEADLINE') throw error
+      return { ...base, webp: null, webpError: error }
+    }
   } catch (error) {
     if (!isMegaOptimError(error)) throw error
     return failed(error)

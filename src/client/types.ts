@@ -41,6 +41,8 @@ export type OptimizeOutcome =
       data: Uint8Array
       /** The verified WebP bytes, when asked for and offered by the API. */
       webp: Uint8Array | null
+      /** Why an offered WebP version could not be used; the optimized image itself is still good. */
+      webpError?: MegaOptimError
     }
   | {
       /**
