@@ -1,6 +1,7 @@
 /**
- * Engine failures carry a stable `code`: the server turns them into a per-item `success: 0` with
- * `error: message`, and the caller keeps the original bytes.
+ * Engine failures carry a stable `code`. The server turns the input's own faults (unsupported, corrupt,
+ * too large, empty) into a per-item `success: 0` with `error: message`, and the caller keeps the
+ * original bytes; the other codes fail the job as a server fault.
  */
 export type EngineErrorCode =
   | 'ENGINE_UNSUPPORTED_FORMAT'

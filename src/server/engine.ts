@@ -1,4 +1,17 @@
+import type { EngineErrorCode } from '../engine/errors.ts'
 import type { EngineLike } from './options.ts'
+
+/**
+ * The engine codes that blame the input itself: those are a per-item `success: 0` (the plugin keeps
+ * the original and may cache "no gain"). Every other engine error (sharp missing, a libvips fault,
+ * an abort) is the server's fault and fails the job, so the client retries instead of caching it.
+ */
+export const INPUT_FAULT_CODES: ReadonlySet<EngineErrorCode> = new Set<EngineErrorCode>([
+  'ENGINE_UNSUPPORTED_FORMAT',
+  'ENGINE_CORRUPT_INPUT',
+  'ENGINE_TOO_LARGE',
+  'ENGINE_EMPTY_INPUT',
+])
 
 let loaded: Promise<EngineLike> | undefined
 
@@ -7,7 +20,8 @@ export function loadDefaultEngine(): Promise<EngineLike> {
   loaded ??= import('../engine/index.ts').then((engine) => ({
     optimizeImage: engine.optimizeImage,
     sniffFormat: engine.sniffFormat,
-    isEngineError: (error: unknown): error is Error => error instanceof engine.EngineError,
+    isEngineError: (error: unknown): error is Error =>
+      error instanceof engine.EngineError && INPUT_FAULT_CODES.has(error.code),
     version: engine.ENGINE_VERSION,
   }))
   // A failed import (sharp missing) is retried on the next job rather than cached forever.

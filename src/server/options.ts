@@ -6,7 +6,7 @@ import type { ServerOptions } from './types.ts'
 export interface EngineLike {
   optimizeImage(input: Uint8Array, params: EngineParams, options?: EngineOptions): Promise<EngineResult>
   sniffFormat(bytes: Uint8Array): ImageFormat | null
-  /** Tells an expected per-item failure (bad input) from a crash. */
+  /** Tells an expected per-item failure (the input's own fault) from a server fault (crash, sharp missing, abort). */
   isEngineError(error: unknown): error is Error
   version: string
 }

@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { parseTimeout } from '../../src/server/routes/result.ts'
 import type { EngineLike } from '../../src/server/options.ts'
+import { loadDefaultEngine } from '../../src/server/engine.ts'
+import { EngineError } from '../../src/engine/index.ts'
 import { call, files, fixture, optimizeAndWait, startServer, tempDir, waitResult, type Started } from './helpers.ts'
 
 const cleanups: (() => Promise<void>)[] = []
@@ -161,6 +163,38 @@ describe('every code of the contract, through real HTTP', () => {
       status: 'error',
       code: 504,
       errors: [expect.stringContaining('The job failed on the server: Cannot read properties of undefined')],
+    })
+  })
+
+  it('the real engine adapter: only the input\'s own faults are per-item, other EngineErrors are server faults', async () => {
+    const real = await loadDefaultEngine()
+    for (const code of ['ENGINE_UNSUPPORTED_FORMAT', 'ENGINE_CORRUPT_INPUT', 'ENGINE_TOO_LARGE', 'ENGINE_EMPTY_INPUT'] as const) {
+      expect(real.isEngineError(new EngineError(code, 'bad input')), code).toBe(true)
+    }
+    for (const code of ['ENGINE_FAILED', 'ENGINE_SHARP_MISSING', 'ENGINE_ABORTED'] as const) {
+      expect(real.isEngineError(new EngineError(code, 'server fault')), code).toBe(false)
+    }
+    expect(real.isEngineError(new TypeError('crash'))).toBe(false)
+    // The real engine's own verdict on a broken file is still a per-item failure.
+    await expect(real.optimizeImage(Buffer.from('not an image'), { compression: 'intelligent', webp: false, cmykToRgb: true, keepExif: false, maxWidth: 0, maxHeight: 0 })).rejects.toSatisfy(
+      (e: unknown) => real.isEngineError(e),
+    )
+  })
+
+  it('504 when the real engine reports its own fault (ENGINE_FAILED), classified by the real adapter', async () => {
+    const real = await loadDefaultEngine()
+    const failing: EngineLike = {
+      ...real,
+      optimizeImage: async () => {
+        throw new EngineError('ENGINE_FAILED', 'Optimizing the png image failed: VipsJpeg: out of memory')
+      },
+    }
+    const s = await start({ engine: failing })
+    const answer = await optimizeAndWait(s, onePng())
+    expect(answer.json).toEqual({
+      status: 'error',
+      code: 504,
+      errors: [expect.stringContaining('The job failed on the server: Optimizing the png image failed')],
     })
   })
 
