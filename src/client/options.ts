@@ -48,6 +48,8 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
     throw new TypeError(`endpoint must be an http(s) URL such as ${DEFAULT_ENDPOINT}, got "${endpoint}"`)
   }
   if (url.username || url.password) throw new TypeError('endpoint must not contain credentials; pass the key as apiKey')
+  // Paths are appended to the endpoint, and a query might hold a secret that errors would repeat.
+  if (url.search || url.hash) throw new TypeError(`endpoint must not have a query or fragment, got "${url.origin}${url.pathname}?…"`)
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
     throw new TypeError(`onEvent must be a function, got ${describe(options.onEvent)}`)
   }

@@ -259,6 +259,8 @@ function endpointUrl(value: unknown): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('endpoint', allowed, value)
   if (url.username || url.password) fail('endpoint', 'a URL without credentials (pass the key as apiKey)', '<url with credentials>')
+  // Paths are appended to the endpoint, and a query might hold a secret that errors would repeat.
+  if (url.search || url.hash) fail('endpoint', 'a URL without a query or fragment', `${url.origin}${url.pathname}?…`)
   return url.href.replace(/\/+$/, '')
 }
 

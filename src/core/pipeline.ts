@@ -197,6 +197,21 @@ export class BuildSession {
   }
 
   /**
+   * A result the adapter could not write out: the file keeps its original bytes (writes are atomic), and
+   * the report and the summary say so.
+   */
+  writeFailed(fileName: string, what: 'image' | 'webp', error: unknown): void {
+    const entry = this.files.find((f) => f.file === normalizeFileName(fileName))
+    if (!entry) return
+    if (what === 'webp') {
+      entry.webpSize = null
+      entry.note = `the WebP sibling could not be written: ${message(error)}`
+    } else {
+      Object.assign(entry, { optimizedSize: entry.originalSize, webpSize: null, error: `the optimized file could not be written: ${message(error)}` })
+    }
+  }
+
+  /**
    * Renames files already processed, for bundlers that rename assets after optimizing them (webpack's
    * `realContentHash` puts the hash of the new bytes in the name): the report names what ships.
    */

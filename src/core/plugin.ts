@@ -51,10 +51,13 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
   /** Sessions kept open from `generateBundle` to `writeBundle` to take in the public-dir copies. */
   const pending = new Map<string, { session: BuildSession; bundleFiles: Set<string> }>()
 
+  /** Finishes every open session, even when one fails (each may hold an embedded server), then rethrows. */
   async function finishPending(): Promise<void> {
     const sessions = [...pending.values()]
     pending.clear()
-    for (const { session } of sessions) await session.finish()
+    const settled = await Promise.allSettled(sessions.map(({ session }) => session.finish()))
+    const failed = settled.find((s) => s.status === 'rejected')
+    if (failed) throw failed.reason
   }
 
   return {

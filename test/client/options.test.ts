@@ -47,6 +47,7 @@ describe('resolveClientOptions', () => {
     [{ apiKey, endpoint: 'api.megaoptim.com' }, 'endpoint must be an http(s) URL such as https://api.megaoptim.com/v1, got "api.megaoptim.com"'],
     [{ apiKey, endpoint: 'ftp://x/v1' }, 'endpoint must be an http(s) URL such as https://api.megaoptim.com/v1, got "ftp://x/v1"'],
     [{ apiKey, endpoint: 'https://user:pw@x/v1' }, 'endpoint must not contain credentials; pass the key as apiKey'],
+    [{ apiKey, endpoint: 'https://x/v1?token=secret' }, 'endpoint must not have a query or fragment, got "https://x/v1?…"'],
     [{ apiKey, maxInFlightJobs: 0 }, 'maxInFlightJobs must be a whole number >= 1, got 0'],
     [{ apiKey, maxInFlightJobs: 'abc' }, 'maxInFlightJobs must be a whole number >= 1, got "abc"'],
     [{ apiKey, maxBatchSize: 6 }, 'maxBatchSize must be a whole number from 1 to 5, got 6'],

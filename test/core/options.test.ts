@@ -49,6 +49,7 @@ describe('resolveOptions', () => {
     [{ logLevel: 'debug' as never }, 'logLevel must be "silent", "error", "warn" or "info", got "debug"'],
     [{ apiKey: KEY, endpoint: 'ftp://example.com' }, 'endpoint must be an http(s) URL such as "https://api.megaoptim.com/v1", got "ftp://example.com"'],
     [{ apiKey: KEY, endpoint: 'not a url' }, 'endpoint must be an http(s) URL such as "https://api.megaoptim.com/v1", got "not a url"'],
+    [{ apiKey: KEY, endpoint: 'https://x.test/v1?token=secret' }, 'endpoint must be a URL without a query or fragment, got "https://x.test/v1?…"'],
   ])('rejects %j with an exact message', (options, message) => {
     expect(() => resolveOptions(options)).toThrow(OptionsError)
     expect(() => resolveOptions(options)).toThrow(`[megaoptim] ${message}`)

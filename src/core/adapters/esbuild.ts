@@ -6,11 +6,11 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { BuildResult, OutputFile, PartialMessage, PluginBuild } from 'esbuild'
-import { writeFileAtomic } from '../atomic.ts'
 import { sha256 } from '../cache.ts'
-import { BuildSession, finishCollectingFailure, type AssetResult } from '../pipeline.ts'
+import { BuildSession, finishCollectingFailure } from '../pipeline.ts'
 import type { ResolvedOptions } from '../options.ts'
 import { consoleLogger, type Logger } from '../report.ts'
+import { writeBack } from './write-back.ts'
 
 function outputFile(file: string, contents: Uint8Array): OutputFile {
   return {
@@ -107,12 +107,5 @@ async function optimizeOnDisk(
       data: new Uint8Array(await readFile(path.join(base, name))),
     })),
   )
-  const results: AssetResult[] = await session.process(inputs)
-  await Promise.all(
-    results.map(async (result) => {
-      const target = path.join(base, result.fileName)
-      if (result.changed) await writeFileAtomic(target, result.data)
-      if (result.webp && !names.has(`${result.fileName}.webp`)) await writeFileAtomic(`${target}.webp`, result.webp)
-    }),
-  )
+  await writeBack(session, base, await session.process(inputs), (name) => names.has(name))
 }

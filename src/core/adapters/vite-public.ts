@@ -6,8 +6,8 @@
  */
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { writeFileAtomic } from '../atomic.ts'
 import type { BuildSession } from '../pipeline.ts'
+import { writeBack } from './write-back.ts'
 
 /** Every file under `dir`, as forward-slash paths relative to it. */
 async function listFiles(dir: string): Promise<string[]> {
@@ -45,12 +45,5 @@ export async function optimizePublicCopies(
       }),
     )
   ).filter((input) => input !== null)
-  const results = await session.process(inputs)
-  await Promise.all(
-    results.map(async (result) => {
-      const target = path.join(outDir, result.fileName)
-      if (result.changed) await writeFileAtomic(target, result.data)
-      if (result.webp) await writeFileAtomic(`${target}.webp`, result.webp)
-    }),
-  )
+  await writeBack(session, outDir, await session.process(inputs))
 }

@@ -111,6 +111,6 @@ export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, 
 
   // A compilation that failed before the report stage still stops the embedded server.
   compiler.hooks.failed.tap(NAME, () => {
-    void close(null)
+    close(null).catch((error: unknown) => infrastructure.warn(`could not finish after the failed compilation: ${error instanceof Error ? error.message : String(error)}`))
   })
 }
