@@ -30,6 +30,10 @@ function abortable(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
+function logJobError(jobId: string, error: unknown): void {
+  console.error(`[megaoptim server] job ${jobId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+}
+
 export interface JobEvents {
   /** Called once per job that reached `done` or `failed`. */
   onFinished(job: JobRecord): void
@@ -89,7 +93,10 @@ export class JobRunner {
     const controller = new AbortController()
     const entry = { controller, done: Promise.resolve(), waitingItems: Number.POSITIVE_INFINITY }
     this.#running.set(jobId, entry)
-    entry.done = this.#run(jobId, controller, entry).finally(() => this.#running.delete(jobId))
+    entry.done = this.#run(jobId, controller, entry)
+      // A store fault must not become an unhandled rejection (that kills the process); the job stays persisted.
+      .catch((error: unknown) => logJobError(jobId, error))
+      .finally(() => this.#running.delete(jobId))
   }
 
   /** Resolves when the job ends, after `ms`, or when the server closes: whichever comes first. */
@@ -138,7 +145,14 @@ export class JobRunner {
   }
 
   async #run(jobId: string, controller: AbortController, entry: { waitingItems: number }): Promise<void> {
-    const job = this.#store.startJob(jobId)
+    let job: JobRecord | undefined
+    try {
+      job = this.#store.startJob(jobId)
+    } catch (error) {
+      // Nothing was written yet: the job stays queued in the store and runs again after a restart.
+      logJobError(jobId, error)
+      return
+    }
     if (!job || job.status === 'done' || job.status === 'failed') return
     const { signal } = controller
     // The clock starts when the job gets to work, not while its items wait behind other jobs' in the
@@ -151,6 +165,7 @@ export class JobRunner {
       )
     }
     const written: string[] = []
+    let finished = false
     try {
       if (this.#options.jobDelayMs > 0) {
         // The test delay stands for slow work: it counts against the timeout.
@@ -185,8 +200,8 @@ export class JobRunner {
         charge: outcomes.reduce((sum, o) => sum + o.charge, 0),
         finishedAt,
       })
-      await this.#store.blobs.deletePrefix(`uploads/${job.id}`).catch(() => {})
-      this.#notify(job.id)
+      // Committed: from here on nothing may delete the outputs the finished job points to.
+      finished = true
     } catch (error) {
       await Promise.allSettled(written.map((key) => this.#store.blobs.delete(key)))
       if (error instanceof ShutdownError || this.#closing) {
@@ -205,6 +220,10 @@ export class JobRunner {
       await this.#finishFailed(job, reason)
     } finally {
       clearTimeout(timeout)
+    }
+    if (finished) {
+      await this.#store.blobs.deletePrefix(`uploads/${job.id}`).catch(() => {})
+      this.#notify(job.id)
     }
   }
 
@@ -238,10 +257,15 @@ export class JobRunner {
     this.#notify(job.id)
   }
 
+  /** Wakes long-polls and starts the callback; the job is settled already, so a fault here is only logged. */
   #notify(jobId: string): void {
     const set = this.#waiters.get(jobId)
     if (set) for (const wake of [...set]) wake()
-    const job = this.#store.getJob(jobId)
-    if (job) this.#events.onFinished(job)
+    try {
+      const job = this.#store.getJob(jobId)
+      if (job) this.#events.onFinished(job)
+    } catch (error) {
+      logJobError(jobId, error)
+    }
   }
 }
