@@ -11,22 +11,31 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The lock files this process holds: a file naming our own pid but not listed here is stale. */
+const held = new Set<string>()
+
 /**
  * One server per data dir: two would both resume the same unfinished jobs after a restart. A lock left
- * by a killed server (its pid is gone) is taken over.
+ * by a killed server (its pid is gone) is taken over, and so is one naming our own pid that this process
+ * did not take: in a container the server is pid 1 again after a restart.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const file = path.join(dataDir, 'server.pid')
+  const file = path.resolve(dataDir, 'server.pid')
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(file, 'wx')
       await handle.writeFile(String(process.pid))
       await handle.close()
-      return () => rm(file, { force: true })
+      held.add(file)
+      return async () => {
+        held.delete(file)
+        await rm(file, { force: true })
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim())
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      const ours = pid === process.pid && !held.has(file)
+      if (Number.isInteger(pid) && pid > 0 && !ours && alive(pid)) {
         throw new Error(
           `Another megaoptim server (pid ${pid}) is using ${dataDir}: stop it first, or use another --data-dir.`,
         )

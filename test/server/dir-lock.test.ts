@@ -1,0 +1,39 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { lockDataDir } from '../../src/server/dir-lock.ts'
+import { tempDir } from './helpers.ts'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+describe('data-dir lock', () => {
+  it('takes over a stale lock naming our own pid (pid 1 again after a container restart)', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const file = path.join(tmp.dir, 'server.pid')
+    writeFileSync(file, String(process.pid))
+    const unlock = await lockDataDir(tmp.dir)
+    expect(readFileSync(file, 'utf8')).toBe(String(process.pid))
+    await unlock()
+    expect(existsSync(file)).toBe(false)
+  })
+
+  it('still refuses a second lock of the same dir from this process', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const unlock = await lockDataDir(tmp.dir)
+    cleanups.push(unlock)
+    await expect(lockDataDir(tmp.dir)).rejects.toThrow(`Another megaoptim server (pid ${process.pid}) is using ${tmp.dir}`)
+  })
+
+  it('refuses a lock held by another live process', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    // The parent of the test process is alive and is not us.
+    writeFileSync(path.join(tmp.dir, 'server.pid'), String(process.ppid))
+    await expect(lockDataDir(tmp.dir)).rejects.toThrow(`Another megaoptim server (pid ${process.ppid})`)
+  })
+})
