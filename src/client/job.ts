@@ -63,6 +63,18 @@ export async function runJob(batch: Batch, ctx: JobContext): Promise<Map<UniqueI
     results = await submitAndWait(batch.kind, items, bytes, names, ctx)
   } catch (error) {
     if (!isMegaOptimError(error)) throw error
+    if (error.code === 'MEGAOPTIM_VALIDATION' && items.length > 1) {
+      // The API refuses a whole request for one bad image (too large, say): ask again image by image,
+      // so that one fails alone instead of taking its batch-mates down with it on every build.
+      ctx.scheduler.emit({ type: 'retried', endpoint: '/optimize', attempt: 1, delayMs: 0, reason: `${error.code}: one image at a time after: ${error.message}` })
+      await Promise.all(
+        items.map(async (item) => {
+          const single = await runJob({ kind: batch.kind, items: [item] }, ctx)
+          outcomes.set(item, single.get(item)!)
+        }),
+      )
+      return outcomes
+    }
     failAll(items, error)
     return outcomes
   }

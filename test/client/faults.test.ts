@@ -75,13 +75,25 @@ describe('retries', () => {
     }
   })
 
-  test('a 400 is not retried and fails only its request', async () => {
+  test('a 400 on a batch is asked again image by image, so only the refused image fails', async () => {
     const { api, client } = await setup()
+    // The second image is the one the API refuses, in its batch and alone.
+    api.inject('optimize', { kind: 'code', code: 400, message: 'The file is too large.' }, { times: 1 })
+    api.inject('optimize', { kind: 'code', code: 400, message: 'The file is too large.' }, { after: 2, times: 1 })
+    const outcomes = await client.optimize(distinctPngs(3))
+    // One batch of 3, then each image alone.
+    expect(api.of('optimize')).toHaveLength(4)
+    expect(statuses(outcomes).filter((s) => s === 'failed')).toHaveLength(1)
+    expect(statuses(outcomes).filter((s) => s === 'optimized')).toHaveLength(2)
+  })
+
+  test('a 400 on a single image is not retried and fails only that image', async () => {
+    const { api, client } = await setup({}, { maxBatchSize: 1 })
     api.inject('optimize', { kind: 'code', code: 400, message: 'The compression field is invalid.' })
-    const outcomes = await client.optimize(distinctPngs(7))
-    expect(api.of('optimize')).toHaveLength(2)
-    expect(statuses(outcomes)).toEqual(['failed', 'failed', 'failed', 'failed', 'failed', 'optimized', 'optimized'])
-    expect(errorOf(outcomes[0])?.code).toBe('MEGAOPTIM_VALIDATION')
+    const outcomes = await client.optimize(distinctPngs(3))
+    expect(api.of('optimize')).toHaveLength(3)
+    expect(statuses(outcomes).filter((s) => s === 'failed')).toHaveLength(1)
+    expect(outcomes.map((o) => errorOf(o)?.code).filter(Boolean)).toEqual(['MEGAOPTIM_VALIDATION'])
   })
 
   test('a request that hangs times out and is retried', async () => {
