@@ -1,4 +1,4 @@
-import { open, readFile, rm } from 'node:fs/promises'
+import { mkdir, open, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 
 function alive(pid: number): boolean {
@@ -21,6 +21,7 @@ const held = new Set<string>()
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const file = path.resolve(dataDir, 'server.pid')
+  await mkdir(path.dirname(file), { recursive: true })
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const handle = await open(file, 'wx')

@@ -94,8 +94,18 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
     async listen(opts = {}): Promise<string> {
       if (closed) throw new Error('The server was closed; create a new one.')
       if (app) throw new Error('The server is already listening.')
-      const s = await store()
+      // The lock first: a second server must not open, let alone migrate, a database another one is using.
       if (options.dataDir !== undefined) unlock = await lockDataDir(options.dataDir)
+      let s: Store
+      try {
+        s = await store()
+      } catch (error) {
+        // Nothing is left open or locked: a later listen() (or another process) starts afresh.
+        storePromise = undefined
+        await unlock?.()
+        unlock = undefined
+        throw error
+      }
       const outbound: OutboundContext = {
         agent: (agent = createOutboundAgent({ allowPrivateUrls: options.allowPrivateUrls, timeoutMs: options.fetchTimeoutMs })),
         allowPrivateUrls: options.allowPrivateUrls,

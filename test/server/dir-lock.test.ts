@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createMegaOptimServer } from '../../src/server.ts'
 import { lockDataDir } from '../../src/server/dir-lock.ts'
 import { tempDir } from './helpers.ts'
 
@@ -35,5 +36,25 @@ describe('data-dir lock', () => {
     // The parent of the test process is alive and is not us.
     writeFileSync(path.join(tmp.dir, 'server.pid'), String(process.ppid))
     await expect(lockDataDir(tmp.dir)).rejects.toThrow(`Another megaoptim server (pid ${process.ppid})`)
+  })
+
+  it('listen() takes the lock before it opens or migrates the database', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    writeFileSync(path.join(tmp.dir, 'server.pid'), String(process.ppid))
+    const server = createMegaOptimServer({ dataDir: tmp.dir })
+    await expect(server.listen({ host: '127.0.0.1', port: 0 })).rejects.toThrow(/Another megaoptim server/)
+    await server.close()
+    expect(readdirSync(tmp.dir)).toEqual(['server.pid'])
+  })
+
+  it('a database that cannot be opened releases the lock again', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    writeFileSync(path.join(tmp.dir, 'megaoptim.sqlite'), 'this is not a database'.repeat(200))
+    const server = createMegaOptimServer({ dataDir: tmp.dir })
+    await expect(server.listen({ host: '127.0.0.1', port: 0 })).rejects.toThrow(/not a database/)
+    expect(existsSync(path.join(tmp.dir, 'server.pid'))).toBe(false)
+    await server.close()
   })
 })

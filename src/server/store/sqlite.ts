@@ -121,19 +121,24 @@ export async function openSqliteStore(dataDir: string): Promise<SqliteStore> {
   const Database = await loadDatabase()
   mkdirSync(dataDir, { recursive: true })
   const db = new Database(path.join(dataDir, 'megaoptim.sqlite'))
-  db.pragma('journal_mode = WAL')
-  // `megaoptim keys create` may write while `serve` runs: wait for the lock instead of failing.
-  db.pragma('busy_timeout = 5000')
-  db.pragma('foreign_keys = ON')
-  const version = db.pragma('user_version', { simple: true }) as number
-  if (version > SCHEMA_VERSION) {
+  // A file that is not a database, or a failed migration, must not leave the handle open.
+  try {
+    db.pragma('journal_mode = WAL')
+    // `megaoptim keys create` may write while `serve` runs: wait for the lock instead of failing.
+    db.pragma('busy_timeout = 5000')
+    db.pragma('foreign_keys = ON')
+    const version = db.pragma('user_version', { simple: true }) as number
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`${path.join(dataDir, 'megaoptim.sqlite')} was written by a newer version of the server (schema ${version}); upgrade unplugin-megaoptim.`)
+    }
+    // Schema 2 added callback_state; CREATE TABLE IF NOT EXISTS does not add columns to an old table.
+    if (version === 1) db.exec('ALTER TABLE jobs ADD COLUMN callback_state TEXT')
+    db.exec(SCHEMA)
+    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+  } catch (error) {
     db.close()
-    throw new Error(`${path.join(dataDir, 'megaoptim.sqlite')} was written by a newer version of the server (schema ${version}); upgrade unplugin-megaoptim.`)
+    throw error
   }
-  // Schema 2 added callback_state; CREATE TABLE IF NOT EXISTS does not add columns to an old table.
-  if (version === 1) db.exec('ALTER TABLE jobs ADD COLUMN callback_state TEXT')
-  db.exec(SCHEMA)
-  db.pragma(`user_version = ${SCHEMA_VERSION}`)
   return new SqliteStore(db, new FileBlobStore(path.join(dataDir, 'blobs')))
 }
 
