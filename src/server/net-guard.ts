@@ -14,10 +14,17 @@ export class BlockedAddressError extends Error {
   readonly code = 'BLOCKED_ADDRESS'
 }
 
-/** True for anything but a plain public unicast address; IPv4-mapped IPv6 is judged as the IPv4 it maps. */
+const IPV4_COMPATIBLE = new net.BlockList()
+IPV4_COMPATIBLE.addSubnet('::', 96, 'ipv6')
+
+/** True for anything but a plain public unicast address; IPv4-mapped IPv6 is judged as the IPv4 it maps, IPv4-compatible IPv6 is refused. */
 export function isPrivateAddress(address: string): boolean {
   const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '')
   if (!ipaddr.isValid(bare)) return true
+  // IPv4-compatible IPv6 (::/96, deprecated): `[::127.0.0.1]` is `::7f00:1`, which ipaddr.js calls unicast
+  // yet some stacks route to the embedded IPv4 address. Node's parser, not ipaddr.js (which reads
+  // `::8.8.8.8` as IPv4-mapped), says what the socket would connect to.
+  if (net.isIPv6(bare) && IPV4_COMPATIBLE.check(bare, 'ipv6')) return true
   const ip = ipaddr.process(bare)
   return ip.range() !== 'unicast'
 }

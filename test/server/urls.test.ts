@@ -26,6 +26,11 @@ describe('SSRF guard', () => {
       '::ffff:7f00:1',
       '::ffff:10.0.0.1',
       '::ffff:169.254.169.254',
+      '::127.0.0.1',
+      '::7f00:1',
+      '::10.0.0.1',
+      '::8.8.8.8',
+      '::a9fe:a9fe',
       'not-an-ip',
     ]) {
       expect(isPrivateAddress(a), a).toBe(true)
@@ -72,6 +77,21 @@ describe('SSRF guard', () => {
       expect(target.hits).toBe(0)
       // Refused items cost nothing.
       expect(done.json.user.tokens).toBe(100)
+    })
+
+    it('refuses IPv4-compatible IPv6 ([::127.0.0.1] is ::7f00:1) without connecting', async () => {
+      const port = new URL(target.url).port
+      const done = await optimizeAndWait(s, {
+        type: 'urls',
+        url1: `http://[::127.0.0.1]:${port}/a.png`,
+        url2: `http://[::7f00:1]:${port}/b.png`,
+      })
+      expect(done.json.result).toHaveLength(2)
+      for (const item of done.json.result) {
+        expect(item).toMatchObject({ success: 0, url: null })
+        expect(item.error).toMatch(BLOCKED)
+      }
+      expect(target.hits).toBe(0)
     })
 
     it('sees through other spellings of loopback (decimal, octal, hex)', async () => {
