@@ -66,8 +66,14 @@ export async function run(argv: string[]): Promise<number> {
     throw error
   }
 
-  const url = await server.listen({ host: (values.host as string | undefined) ?? '127.0.0.1', port })
-  console.log(`megaoptim server listening on ${url} (API endpoint ${server.endpoint})`)
+  const host = (values.host as string | undefined) ?? '127.0.0.1'
+  const url = await server.listen({ host, port })
+  if (host === '0.0.0.0' || host === '::' || host === '[::]') {
+    // A wildcard bind is no address to connect to: print one that works from this machine.
+    console.log(`megaoptim server listening on all interfaces (${host}); from this machine: ${url} (API endpoint ${server.endpoint})`)
+  } else {
+    console.log(`megaoptim server listening on ${url} (API endpoint ${server.endpoint})`)
+  }
   const o = server.options
   console.log(
     `data in ${o.dataDir}; ${o.workers} worker(s); ${o.rateLimit} requests/min per key and endpoint; ` +

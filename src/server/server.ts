@@ -32,8 +32,10 @@ async function openStore(options: ResolvedServerOptions): Promise<Store> {
   return openSqliteStore(options.dataDir)
 }
 
+/** A wildcard bind is reachable on loopback; `0.0.0.0` or `::` in a URL is no address to connect to. */
 function formatUrl(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' || host === '[::]' ? '::1' : host
+  return `http://${reachable.includes(':') ? `[${reachable.replace(/^\[|\]$/g, '')}]` : reachable}:${port}`
 }
 
 /**
@@ -65,7 +67,8 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
   function deliver(ctx: ServerContext, outbound: OutboundContext, job: JobRecord): void {
     const target = job.params.callbackUrl
     if (!target || job.callbackState !== 'pending' || closed) return
-    const base = publicBase(ctx)
+    // The address the client used at submit; the bind address (0.0.0.0) is no URL to download from.
+    const base = options.publicUrl ?? job.params.publicBase ?? publicBase(ctx)
     const body =
       job.status === 'done'
         ? resultBody(ctx, job, base)

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { request } from 'undici'
 import { createMegaOptimServer } from '../../src/server/server.ts'
 import { call, files, fixture, localServer, startServer, tempDir, waitResult } from './helpers.ts'
 
@@ -118,5 +119,34 @@ describe('callback_url', () => {
     expect(r.received.map((x) => (x.body as { id: string; code: number }).id)).toEqual([id])
     expect((await second.store()).getJob(id)?.callbackState).toBe('delivered')
     expect((await second.store()).pendingCallbacks()).toEqual([])
+  })
+})
+
+describe('callback and printed addresses on a wildcard bind', () => {
+  it('the callback links use the address the client submitted to, never 0.0.0.0', async () => {
+    const r = await receiver(0)
+    const server = createMegaOptimServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [20], workers: 1 })
+    cleanups.push(() => server.close())
+    const base = await server.listen({ host: '0.0.0.0', port: 0 })
+    // What `serve` prints must be a URL one can connect to.
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(server.endpoint).toBe(`${base}/v1`)
+    const port = new URL(base).port
+    const account = await server.createAccount({ name: 'W', email: 'w@example.com', tokens: 10 })
+    const form = files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: `${r.srv.url}/hook` })
+    // The client reached the server under another name (a LAN address, a proxy's Host).
+    const res = await request(`${base}/v1/optimize`, {
+      method: 'POST',
+      headers: { 'x-api-key': account.apiKey, host: `images.lan.test:${port}` },
+      body: form,
+    })
+    const submitted = (await res.body.json()) as { code: number; process_id: string }
+    expect(submitted.code).toBe(202)
+    await waitResult(`${base}/v1`, submitted.process_id, account.apiKey)
+    await server.pendingCallbacks()
+    expect(r.received).toHaveLength(1)
+    const item = (r.received[0]!.body as { result: { success: number; url: string }[] }).result[0]!
+    expect(item.success).toBe(1)
+    expect(item.url.startsWith(`http://images.lan.test:${port}/image/`)).toBe(true)
   })
 })

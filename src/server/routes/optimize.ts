@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Compression } from '../../engine/types.ts'
 import { requireAccount } from '../auth.ts'
-import type { ServerContext } from '../context.ts'
+import { publicBase, type ServerContext } from '../context.ts'
 import { ApiError, processingEnvelope } from '../envelope.ts'
 import { readForm, UploadStoreError, type StoredFile } from '../form.ts'
 import { urlFileName } from '../naming.ts'
@@ -149,6 +149,7 @@ async function submit(ctx: ServerContext, req: FastifyRequest, accountId: string
     callbackUrl,
     httpUser: fields.http_user || null,
     httpPass: fields.http_pass || null,
+    publicBase: publicBase(ctx, req),
   }
 
   const inputs: JobInput[] =

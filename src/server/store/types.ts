@@ -38,6 +38,11 @@ export interface JobParams {
   callbackUrl: string | null
   httpUser: string | null
   httpPass: string | null
+  /**
+   * The base URL the client reached at submit (`http://host:port`), so that the callback's download
+   * links use it rather than the bind address. Absent in jobs stored by older versions.
+   */
+  publicBase?: string | null
 }
 
 export interface WebpItem {
