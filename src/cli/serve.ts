@@ -16,6 +16,8 @@ Options:
   --workers N              images optimized at once (default: the number of CPUs)
   --job-timeout SECONDS    a job running longer fails with code 504 (default 300)
   --job-delay MS           wait before each job (for tests that must catch a job mid-flight)
+  --signup-tokens N        tokens for each account made through POST /v1/register, which anyone
+                           reaching the server can call (default 0: such accounts start empty)
   -h, --help               show this help
 
 Create an API key with: megaoptim keys create --data-dir DIR --name NAME --email EMAIL --tokens N`
@@ -33,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
       workers: { type: 'string' },
       'job-timeout': { type: 'string' },
       'job-delay': { type: 'string' },
+      'signup-tokens': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     }).values
   } catch (error) {
@@ -57,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       workers: wholeNumberArg('--workers', values.workers as string | undefined, 1),
       jobTimeoutMs: jobTimeout === undefined ? undefined : jobTimeout * 1000,
       jobDelayMs: wholeNumberArg('--job-delay', values['job-delay'] as string | undefined, 0),
+      signupTokens: wholeNumberArg('--signup-tokens', values['signup-tokens'] as string | undefined, 0) ?? 0,
     })
   } catch (error) {
     if (error instanceof UsageError || error instanceof TypeError) {

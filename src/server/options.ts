@@ -33,7 +33,7 @@ export interface InternalServerOptions extends ServerOptions {
   fetchTimeoutMs?: number
   /** Delays between callback attempts; its length + 1 is the number of attempts. @default [1000, 5000, 15000] */
   callbackRetryDelaysMs?: number[]
-  /** Tokens given to accounts made through `POST /v1/register`. @default 100 */
+  /** Tokens given to accounts made through `POST /v1/register` (open to anyone who reaches the server). @default 0 */
   signupTokens?: number
   /** How long `close()` waits for running jobs before leaving them persisted. @default 10_000 */
   closeTimeoutMs?: number
@@ -118,7 +118,7 @@ export function resolveServerOptions(options: InternalServerOptions = {}): Resol
       options.limitInputPixels === undefined ? undefined : wholeNumber('limitInputPixels', options.limitInputPixels, 0, 1),
     fetchTimeoutMs: wholeNumber('fetchTimeoutMs', options.fetchTimeoutMs, 30_000, 1),
     callbackRetryDelaysMs: [...delays],
-    signupTokens: wholeNumber('signupTokens', options.signupTokens, 100, -1),
+    signupTokens: wholeNumber('signupTokens', options.signupTokens, 0, -1),
     closeTimeoutMs: wholeNumber('closeTimeoutMs', options.closeTimeoutMs, 10_000, 0),
     now: options.now ?? Date.now,
     engine: options.engine,

@@ -47,10 +47,11 @@ describe('the compatible server, endpoint by endpoint', () => {
       terms_and_conditions: 'yes',
     }
     const ok = await call(`${s.endpoint}/register`, { body: fields })
-    expect(ok.json).toMatchObject({ status: 'ok', code: 200, result: { name: 'Ada Lovelace', email: 'ada@example.com', tokens: 100 } })
+    // Open registration hands out no free tokens unless the operator says so (signupTokens).
+    expect(ok.json).toMatchObject({ status: 'ok', code: 200, result: { name: 'Ada Lovelace', email: 'ada@example.com', tokens: 0 } })
     expect(ok.json.result.api_key).toMatch(/^[A-Za-z0-9]{32}$/)
     const info = await call(`${s.endpoint}/users/info`, { key: ok.json.result.api_key })
-    expect(info.json.result).toEqual({ name: 'Ada Lovelace', email: 'ada@example.com', tokens: 100 })
+    expect(info.json.result).toEqual({ name: 'Ada Lovelace', email: 'ada@example.com', tokens: 0 })
 
     const dup = await call(`${s.endpoint}/register`, { body: { ...fields, email: 'ADA@example.com' } })
     expect(dup.json).toEqual({ status: 'error', code: 409, errors: [expect.any(String)] })

@@ -93,6 +93,27 @@ describe('megaoptim keys create', () => {
 })
 
 describe('megaoptim serve flags', () => {
+  it('--signup-tokens sets what POST /v1/register gives (the default is none)', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const server = await serve(tmp.dir, ['--signup-tokens', '3'])
+    const form = (email: string): Record<string, string> => ({
+      first_name: 'Ada',
+      last_name: 'Lovelace',
+      email,
+      password: 'correct horse',
+      password_confirmation: 'correct horse',
+      terms_and_conditions: 'yes',
+    })
+    const answer = await call(`${server.base}/v1/register`, { body: form('ada@example.com') })
+    expect(answer.json.result.tokens).toBe(3)
+    server.child.kill('SIGTERM')
+    await exited(server.child)
+    const plain = await serve(tmp.dir)
+    const other = await call(`${plain.base}/v1/register`, { body: form('bob@example.com') })
+    expect(other.json.result.tokens).toBe(0)
+  })
+
   it('--rate-limit and --allow-private-urls reach the server', async () => {
     const tmp = await tempDir()
     cleanups.push(tmp.remove)
