@@ -107,6 +107,11 @@ export function withMetadataPolicy(
 
 /** The input itself is not an acceptable answer: it is too big for the box, or CMYK that must become sRGB. */
 export function mustChange(src: Source, params: EngineParams): boolean {
-  const shownWidth = (src.meta.orientation ?? 1) >= 5 ? (src.meta.pageHeight ?? src.meta.height) : src.meta.width
-  return src.width !== shownWidth || (src.isCmyk && params.cmykToRgb)
+  // Both sides: a 1x1000 image in a 500-pixel-high box keeps its width of 1 but must still shrink.
+  const frameWidth = src.meta.width ?? 0
+  const frameHeight = src.meta.pageHeight ?? src.meta.height ?? 0
+  const swapped = (src.meta.orientation ?? 1) >= 5
+  const shownWidth = swapped ? frameHeight : frameWidth
+  const shownHeight = swapped ? frameWidth : frameHeight
+  return src.width !== shownWidth || src.height !== shownHeight || (src.isCmyk && params.cmykToRgb)
 }

@@ -103,3 +103,18 @@ describe('parameters', () => {
     expect(ENGINE_VERSION).toMatch(/^megaoptim-engine\/\d+ sharp\/\d+\.\d+\.\d+$/)
   })
 })
+
+describe('a box that shrinks only one side', () => {
+  it('a 1x1000 image in a 500-pixel-high box comes out 1x500, even when lossless finds nothing to gain', async () => {
+    // A JPEG without metadata: lossless can only strip metadata, so it has nothing smaller than the input.
+    const input = await sharp({ create: { width: 1, height: 1000, channels: 3, background: '#c81e1e' } })
+      .jpeg({ quality: 90 })
+      .toBuffer()
+    for (const compression of ['lossless', 'intelligent'] as const) {
+      const out = await optimizeImage(input, params({ compression, maxHeight: 500 }))
+      expect([out.width, out.height], compression).toEqual([1, 500])
+      const meta = await sharp(out.data).metadata()
+      expect([meta.width, meta.height], compression).toEqual([1, 500])
+    }
+  })
+})
