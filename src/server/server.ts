@@ -99,14 +99,24 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       if (app) throw new Error('The server is already listening.')
       // The lock first: a second server must not open, let alone migrate, a database another one is using.
       if (options.dataDir !== undefined) unlock = await lockDataDir(options.dataDir)
+      // A failure before the port is open leaves nothing open or locked: a later listen() (or another
+      // process) starts afresh.
+      const abandon = async (): Promise<void> => {
+        await app?.close().catch(() => {})
+        app = undefined
+        runner = undefined
+        await agent?.close().catch(() => {})
+        agent = undefined
+        if (storePromise) (await storePromise.catch(() => undefined))?.close()
+        storePromise = undefined
+        await unlock?.()
+        unlock = undefined
+      }
       let s: Store
       try {
         s = await store()
       } catch (error) {
-        // Nothing is left open or locked: a later listen() (or another process) starts afresh.
-        storePromise = undefined
-        await unlock?.()
-        unlock = undefined
+        await abandon()
         throw error
       }
       const outbound: OutboundContext = {
@@ -129,9 +139,14 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
               ),
       }
       ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => deliver(ctx, outbound, job) })
-      app = await buildApp(ctx)
       const host = opts.host ?? '127.0.0.1'
-      await app.listen({ host, port: opts.port ?? 0 })
+      try {
+        app = await buildApp(ctx)
+        await app.listen({ host, port: opts.port ?? 0 })
+      } catch (error) {
+        await abandon()
+        throw error
+      }
       const address = app.server.address()
       const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0)
       baseUrl = formatUrl(host, port)

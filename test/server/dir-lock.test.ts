@@ -1,3 +1,4 @@
+import net from 'node:net'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -56,5 +57,25 @@ describe('data-dir lock', () => {
     await expect(server.listen({ host: '127.0.0.1', port: 0 })).rejects.toThrow(/not a database/)
     expect(existsSync(path.join(tmp.dir, 'server.pid'))).toBe(false)
     await server.close()
+  })
+
+  it('a port already in use closes the database and releases the lock; a later listen() works', async () => {
+    const tmp = await tempDir()
+    cleanups.push(tmp.remove)
+    const busy = net.createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    const port = (busy.address() as net.AddressInfo).port
+    const server = createMegaOptimServer({ dataDir: tmp.dir })
+    cleanups.push(() => server.close())
+    try {
+      await expect(server.listen({ host: '127.0.0.1', port })).rejects.toThrow(/EADDRINUSE/)
+    } finally {
+      await new Promise((resolve) => busy.close(resolve))
+    }
+    expect(existsSync(path.join(tmp.dir, 'server.pid'))).toBe(false)
+    // The same handle can try again, and the data dir is usable.
+    const base = await server.listen({ host: '127.0.0.1', port: 0 })
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    await server.createAccount({ name: 'A', email: 'a@example.com', tokens: 1 })
   })
 })
