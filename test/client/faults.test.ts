@@ -2,33 +2,12 @@
  * The client against a server that misbehaves: retries, Retry-After, long-poll `processing`, failed jobs,
  * timeouts, and downloads that fail verification.
  */
-import { afterEach, describe, expect, test } from 'vitest'
-import { MegaOptimClient, type ClientEvent, type ClientOptions, type OptimizeOutcome } from '../../src/client.ts'
-import { startFakeApi, type FakeApi, type FakeApiOptions } from '../helpers/fake-api.ts'
+import { describe, expect, test } from 'vitest'
+import type { OptimizeOutcome } from '../../src/client.ts'
 import { distinctPngs } from './_fixtures.ts'
+import { useFakeApi } from './_setup.ts'
 
-let api: FakeApi | undefined
-let client: MegaOptimClient | undefined
-afterEach(async () => {
-  await client?.close()
-  await api?.close()
-  client = api = undefined
-})
-
-async function setup(apiOptions: FakeApiOptions = {}, clientOptions: ClientOptions = {}) {
-  api = await startFakeApi(apiOptions)
-  const events: ClientEvent[] = []
-  client = new MegaOptimClient({
-    apiKey: api.apiKey,
-    endpoint: api.endpoint,
-    rateLimit: { requests: 1000, perMs: 1000 },
-    retryBaseDelay: 5,
-    maxInFlightJobs: 1,
-    onEvent: (e) => events.push(e),
-    ...clientOptions,
-  })
-  return { api, client, events }
-}
+const setup = useFakeApi({ maxInFlightJobs: 1 })
 
 const statuses = (outcomes: OptimizeOutcome[]) => outcomes.map((o) => o.status)
 const errorOf = (o: OptimizeOutcome | undefined) => (o?.status === 'failed' ? o.error : undefined)

@@ -5,32 +5,12 @@
 import { writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, test } from 'vitest'
-import { MegaOptimClient, type ClientEvent, type OptimizeInput } from '../../src/client.ts'
-import { startFakeApi, type FakeApi, type FakeApiOptions } from '../helpers/fake-api.ts'
+import { describe, expect, test } from 'vitest'
+import type { OptimizeInput } from '../../src/client.ts'
 import { distinctPngs, fixture } from './_fixtures.ts'
+import { useFakeApi } from './_setup.ts'
 
-let api: FakeApi | undefined
-let client: MegaOptimClient | undefined
-afterEach(async () => {
-  await client?.close()
-  await api?.close()
-  client = api = undefined
-})
-
-async function setup(apiOptions: FakeApiOptions = {}, clientOptions: ConstructorParameters<typeof MegaOptimClient>[0] = {}) {
-  api = await startFakeApi(apiOptions)
-  const events: ClientEvent[] = []
-  client = new MegaOptimClient({
-    apiKey: api.apiKey,
-    endpoint: api.endpoint,
-    rateLimit: { requests: 1000, perMs: 1000 },
-    retryBaseDelay: 5,
-    onEvent: (e) => events.push(e),
-    ...clientOptions,
-  })
-  return { api, client, events }
-}
+const setup = useFakeApi()
 
 describe('optimize', () => {
   test('every input gets exactly one outcome, in input order, with the bytes the server produced', async () => {
