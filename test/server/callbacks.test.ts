@@ -1,12 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { request } from 'undici'
 import { createMegaOptimServer } from '../../src/server/server.ts'
 import { call, files, fixture, localServer, startServer, tempDir, waitResult } from './helpers.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 interface Received {
   contentType: string | undefined
@@ -25,7 +21,7 @@ async function receiver(failFirst: number) {
     received.push({ contentType: req.headers['content-type'], body: JSON.parse(body.toString()) })
     res.end('ok')
   })
-  cleanups.push(() => srv.close())
+  onTestFinished(() => srv.close())
   return { srv, received, calls: () => calls }
 }
 
@@ -33,7 +29,7 @@ describe('callback_url', () => {
   it('POSTs the /result body as JSON, retrying after a failure', async () => {
     const r = await receiver(1)
     const s = await startServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [50, 50] }, 10)
-    cleanups.push(() => s.close())
+    onTestFinished(() => s.close())
     const submitted = await call(`${s.endpoint}/optimize`, {
       key: s.key,
       body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: `${r.srv.url}/hook?job=1` }),
@@ -52,7 +48,7 @@ describe('callback_url', () => {
   it('gives up after the configured attempts without blocking anything', async () => {
     const r = await receiver(100)
     const s = await startServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [20, 20] }, 10)
-    cleanups.push(() => s.close())
+    onTestFinished(() => s.close())
     const errors: unknown[][] = []
     const original = console.error
     console.error = (...args: unknown[]) => void errors.push(args)
@@ -74,7 +70,7 @@ describe('callback_url', () => {
   it('a failed job is reported to the callback as the 504 envelope with its id', async () => {
     const r = await receiver(0)
     const s = await startServer({ allowPrivateUrls: true, jobTimeoutMs: 100, jobDelayMs: 10_000 }, 10)
-    cleanups.push(() => s.close())
+    onTestFinished(() => s.close())
     const submitted = await call(`${s.endpoint}/optimize`, {
       key: s.key,
       body: files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: r.srv.url }),
@@ -89,7 +85,7 @@ describe('callback_url', () => {
   it('a callback a shutdown interrupted is delivered after the restart (SQLite)', async () => {
     const r = await receiver(1)
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     // The retry waits ten minutes: only a restart can deliver it within the test.
     const first = await startServer({ dataDir: tmp.dir, allowPrivateUrls: true, callbackRetryDelaysMs: [600_000] }, 10)
     const errors: unknown[][] = []
@@ -112,7 +108,7 @@ describe('callback_url', () => {
     expect(errors).toHaveLength(1)
 
     const second = createMegaOptimServer({ dataDir: tmp.dir, allowPrivateUrls: true, callbackRetryDelaysMs: [10] })
-    cleanups.push(() => second.close())
+    onTestFinished(() => second.close())
     await second.listen()
     await second.pendingCallbacks()
     expect(r.calls()).toBe(2)
@@ -126,7 +122,7 @@ describe('callback and printed addresses on a wildcard bind', () => {
   it('the callback links use the address the client submitted to, never 0.0.0.0', async () => {
     const r = await receiver(0)
     const server = createMegaOptimServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [20], workers: 1 })
-    cleanups.push(() => server.close())
+    onTestFinished(() => server.close())
     const base = await server.listen({ host: '0.0.0.0', port: 0 })
     // What `serve` prints must be a URL one can connect to.
     expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)

@@ -2,28 +2,24 @@
  * The project's own client (src/client/) end to end against this server: real images, real downloads,
  * the client's verification, tokens and the breaker on 455.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import sharp from 'sharp'
 import { createClient, type MegaOptimClient } from '../../src/client.ts'
 import { call, fixture, localServer, startServer, type Started } from './helpers.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 async function setup(tokens: number, options: Parameters<typeof startServer>[0] = {}): Promise<{ s: Started; client: MegaOptimClient }> {
   const s = await startServer(options, tokens)
-  cleanups.push(() => s.close())
+  onTestFinished(() => s.close())
   const client = createClient({ apiKey: s.key, endpoint: s.endpoint, pollTimeout: 30 })
-  cleanups.push(() => client.close())
+  onTestFinished(() => client.close())
   return { s, client }
 }
 
 describe('the MegaOptim client against the compatible server', () => {
   it('optimizes files, bytes and URLs, verifies every download and spends one token per optimized image', async () => {
     const origin = await localServer((req, res) => (req.url === '/img/horse%201.png' ? res.end(fixture('horse.png')) : ((res.statusCode = 404), res.end())))
-    cleanups.push(() => origin.close())
+    onTestFinished(() => origin.close())
     const { s, client } = await setup(50, { allowPrivateUrls: true })
     const inputs = [
       { name: 'horse.png', data: fixture('horse.png') },

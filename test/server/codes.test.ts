@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { request } from 'undici'
 import { parseTimeout } from '../../src/server/routes/result.ts'
 import type { EngineLike } from '../../src/server/options.ts'
@@ -8,14 +8,10 @@ import { loadDefaultEngine } from '../../src/server/engine.ts'
 import { EngineError } from '../../src/engine/index.ts'
 import { call, files, fixture, optimizeAndWait, startServer, tempDir, waitResult, type Started } from './helpers.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 async function start(...args: Parameters<typeof startServer>): Promise<Started> {
   const s = await startServer(...args)
-  cleanups.push(() => s.close())
+  onTestFinished(() => s.close())
   return s
 }
 
@@ -200,7 +196,7 @@ describe('every code of the contract, through real HTTP', () => {
 
   it('500 when the store fails (the upload directory is not writable)', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const s = await start({ dataDir: tmp.dir }, 5)
     // Where the uploads go is now a plain file: persisting the upload fails with ENOTDIR.
     writeFileSync(path.join(tmp.dir, 'blobs'), 'not a directory')
@@ -223,7 +219,7 @@ describe('every code of the contract, through real HTTP', () => {
 
   it('download links expire one hour after the job finished; the sweeper deletes their files', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     let clock = Date.UTC(2030, 0, 1)
     const s = await start({ dataDir: tmp.dir, now: () => clock })
     const done = await optimizeAndWait(s, files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', webp: '1' }))
@@ -255,7 +251,7 @@ describe('every code of the contract, through real HTTP', () => {
 
   it('the sweeper removes files a crash left behind, once they are older than the grace period', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const s = await start({ dataDir: tmp.dir, jobTimeoutMs: 1_000, jobDelayMs: 600_000 })
     const submitted = await call(`${s.endpoint}/optimize`, { key: s.key, body: onePng() })
     const blobs = path.join(tmp.dir, 'blobs')

@@ -1,20 +1,16 @@
 import net from 'node:net'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { createMegaOptimServer } from '../../src/server.ts'
 import { lockDataDir } from '../../src/server/dir-lock.ts'
 import { tempDir } from './helpers.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 describe('data-dir lock', () => {
   it('takes over a stale lock naming our own pid (pid 1 again after a container restart)', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const file = path.join(tmp.dir, 'server.pid')
     writeFileSync(file, String(process.pid))
     const unlock = await lockDataDir(tmp.dir)
@@ -25,15 +21,15 @@ describe('data-dir lock', () => {
 
   it('still refuses a second lock of the same dir from this process', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const unlock = await lockDataDir(tmp.dir)
-    cleanups.push(unlock)
+    onTestFinished(unlock)
     await expect(lockDataDir(tmp.dir)).rejects.toThrow(`Another megaoptim server (pid ${process.pid}) is using ${tmp.dir}`)
   })
 
   it('refuses a lock held by another live process', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     // The parent of the test process is alive and is not us.
     writeFileSync(path.join(tmp.dir, 'server.pid'), String(process.ppid))
     await expect(lockDataDir(tmp.dir)).rejects.toThrow(`Another megaoptim server (pid ${process.ppid})`)
@@ -41,7 +37,7 @@ describe('data-dir lock', () => {
 
   it('listen() takes the lock before it opens or migrates the database', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     writeFileSync(path.join(tmp.dir, 'server.pid'), String(process.ppid))
     const server = createMegaOptimServer({ dataDir: tmp.dir })
     await expect(server.listen({ host: '127.0.0.1', port: 0 })).rejects.toThrow(/Another megaoptim server/)
@@ -51,7 +47,7 @@ describe('data-dir lock', () => {
 
   it('a database that cannot be opened releases the lock again', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     writeFileSync(path.join(tmp.dir, 'megaoptim.sqlite'), 'this is not a database'.repeat(200))
     const server = createMegaOptimServer({ dataDir: tmp.dir })
     await expect(server.listen({ host: '127.0.0.1', port: 0 })).rejects.toThrow(/not a database/)
@@ -61,12 +57,12 @@ describe('data-dir lock', () => {
 
   it('a port already in use closes the database and releases the lock; a later listen() works', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const busy = net.createServer()
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
     const port = (busy.address() as net.AddressInfo).port
     const server = createMegaOptimServer({ dataDir: tmp.dir })
-    cleanups.push(() => server.close())
+    onTestFinished(() => server.close())
     try {
       await expect(server.listen({ host: '127.0.0.1', port })).rejects.toThrow(/EADDRINUSE/)
     } finally {

@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { request } from 'undici'
 import { createMegaOptimServer, startEmbeddedServer } from '../../src/server.ts'
 import { createOutboundAgent } from '../../src/server/net-guard.ts'
@@ -7,15 +7,11 @@ import { resolveServerOptions, type EngineLike } from '../../src/server/options.
 import { openSqliteStore } from '../../src/server/store/sqlite.ts'
 import { call, files, fixture, localServer, startServer, tempDir, waitResult } from './helpers.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 describe('startEmbeddedServer()', () => {
   it('listens on loopback with an unlimited key and a rate limit no build reaches', async () => {
     const embedded = await startEmbeddedServer()
-    cleanups.push(() => embedded.close())
+    onTestFinished(() => embedded.close())
     expect(embedded.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
     expect(embedded.apiKey).toMatch(/^[A-Za-z0-9]{32}$/)
     expect(embedded.rateLimit).toBe(1_000_000)
@@ -52,7 +48,7 @@ describe('startEmbeddedServer()', () => {
 
   it('close() lets a running item finish and settles its job', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     let started!: () => void
     const itemStarted = new Promise<void>((resolve) => (started = resolve))
     // An engine that says when it starts, then takes a while: close() arrives mid-item, deterministically.
@@ -108,7 +104,7 @@ describe('close() with a stalled client', () => {
 describe('publicUrl', () => {
   it('is the base of the endpoint and of every download link', async () => {
     const s = await startServer({ publicUrl: 'https://img.example.com/' })
-    cleanups.push(() => s.close())
+    onTestFinished(() => s.close())
     expect(s.endpoint).toBe('https://img.example.com/v1')
     const submitted = await call(`${s.base}/v1/optimize`, {
       key: s.key,
@@ -122,7 +118,7 @@ describe('publicUrl', () => {
 describe('listen()', () => {
   it('works on IPv6 loopback and gives bracketed URLs', async () => {
     const server = createMegaOptimServer()
-    cleanups.push(() => server.close())
+    onTestFinished(() => server.close())
     const base = await server.listen({ host: '::1', port: 0 })
     expect(base).toMatch(/^http:\/\/\[::1\]:\d+$/)
     expect(server.endpoint).toBe(`${base}/v1`)
@@ -133,7 +129,7 @@ describe('listen()', () => {
 describe('health rate limit', () => {
   it('/ping and /status are limited per IP at their own rate', async () => {
     const s = await startServer({ healthRateLimit: 2 })
-    cleanups.push(() => s.close())
+    onTestFinished(() => s.close())
     expect((await call(`${s.base}/ping`)).json.code).toBe(200)
     expect((await call(`${s.base}/ping`)).json.code).toBe(200)
     const limited = await call(`${s.base}/ping`)
@@ -146,14 +142,14 @@ describe('health rate limit', () => {
 describe('the outbound agent', () => {
   it('re-checks addresses at connect time (a name that resolves to loopback is refused by the agent itself)', async () => {
     const target = await localServer((_req, res) => res.end('secret'))
-    cleanups.push(() => target.close())
+    onTestFinished(() => target.close())
     const agent = createOutboundAgent({ allowPrivateUrls: false, timeoutMs: 5_000 })
-    cleanups.push(() => agent.close())
+    onTestFinished(() => agent.close())
     const port = new URL(target.url).port
     await expect(request(`http://localhost:${port}/`, { dispatcher: agent })).rejects.toThrow(/loopback, private or link-local/)
     expect(target.hits).toBe(0)
     const open = createOutboundAgent({ allowPrivateUrls: true, timeoutMs: 5_000 })
-    cleanups.push(() => open.close())
+    onTestFinished(() => open.close())
     const res = await request(`http://localhost:${port}/`, { dispatcher: open })
     expect(await res.body.text()).toBe('secret')
   })

@@ -2,18 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { openSqliteStore } from '../../src/server/store/sqlite.ts'
 import { createMegaOptimServer } from '../../src/server/server.ts'
 import { call, files, fixture, tempDir, waitResult } from './helpers.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const children = new Set<ChildProcess>()
-const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
   for (const child of children) child.kill('SIGKILL')
   children.clear()
-  for (const c of cleanups.splice(0).reverse()) await c()
 })
 
 function cli(args: string[]): ChildProcess {
@@ -68,7 +66,7 @@ const exited = (child: ChildProcess): Promise<{ code: number | null; signal: Nod
 describe('megaoptim keys create', () => {
   it('prints the new key alone on stdout; usage errors are exact', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const ok = await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'Team', '--email', 'team@example.com', '--tokens', '10'])
     expect(ok.code).toBe(0)
     expect(ok.stdout).toMatch(/^[A-Za-z0-9]{32}\n$/)
@@ -95,7 +93,7 @@ describe('megaoptim keys create', () => {
 describe('megaoptim serve flags', () => {
   it('--signup-tokens sets what POST /v1/register gives (the default is none)', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const server = await serve(tmp.dir, ['--signup-tokens', '3'])
     const form = (email: string): Record<string, string> => ({
       first_name: 'Ada',
@@ -116,7 +114,7 @@ describe('megaoptim serve flags', () => {
 
   it('--rate-limit and --allow-private-urls reach the server', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const key = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'T', '--email', 't@example.com', '--tokens', '5'])).stdout.trim()
     const server = await serve(tmp.dir, ['--rate-limit', '1', '--allow-private-urls'])
     expect((await call(`${server.base}/v1/users/info`, { key })).json.code).toBe(200)
@@ -137,7 +135,7 @@ describe('megaoptim serve flags', () => {
 describe('restarts: no job lost or left hanging', () => {
   it('a server killed (SIGKILL) mid-job runs the job again after a restart, charging once', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const key = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'T', '--email', 't@example.com', '--tokens', '10'])).stdout.trim()
     const first = await serve(tmp.dir, ['--job-delay', '600000'])
     const submitted = await call(`${first.base}/v1/optimize`, {
@@ -169,7 +167,7 @@ describe('restarts: no job lost or left hanging', () => {
 
   it('SIGTERM stops cleanly with a job in flight; it stays persisted and completes after a restart', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const key = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'T', '--email', 't@example.com', '--tokens', '-1'])).stdout.trim()
     const first = await serve(tmp.dir, ['--job-delay', '600000'])
     const submitted = await call(`${first.base}/v1/optimize`, {
@@ -191,7 +189,7 @@ describe('restarts: no job lost or left hanging', () => {
 
   it('a job the server crashed on twice fails with 504 after the next start and its tokens come back', async () => {
     const tmp = await tempDir()
-    cleanups.push(tmp.remove)
+    onTestFinished(tmp.remove)
     const store = await openSqliteStore(tmp.dir)
     const account = store.createAccount({ apiKey: 'K'.repeat(32), name: 'T', email: 't@example.com', tokens: 5 })
     const id = '11111111-2222-4333-8444-555555555555'
@@ -220,7 +218,7 @@ describe('restarts: no job lost or left hanging', () => {
     store.close()
 
     const server = createMegaOptimServer({ dataDir: tmp.dir })
-    cleanups.push(() => server.close())
+    onTestFinished(() => server.close())
     const base = await server.listen()
     const answer = await call(`${base}/v1/optimize/${id}/result?timeout=5`, { key: 'K'.repeat(32) })
     expect(answer.json).toEqual({ status: 'error', code: 504, errors: [expect.stringContaining('stopped 2 times while running this job')] })

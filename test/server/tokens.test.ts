@@ -1,15 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import type { EngineLike } from '../../src/server/options.ts'
 import { call, files, fixture, optimizeAndWait, startServer, tempDir, waitResult, type Started } from './helpers.ts'
 
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 
 async function start(...args: Parameters<typeof startServer>): Promise<Started> {
   const s = await startServer(...args)
-  cleanups.push(() => s.close())
+  onTestFinished(() => s.close())
   return s
 }
 
@@ -87,7 +83,7 @@ describe('tokens, exactly as the contract says', () => {
       let dataDir: string | undefined
       if (backend === 'sqlite') {
         const tmp = await tempDir()
-        cleanups.push(tmp.remove)
+        onTestFinished(tmp.remove)
         dataDir = tmp.dir
       }
       const s = await start({ dataDir }, 7)
