@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import path from 'node:path'
 import { rollup } from 'rollup'
-import { createMegaOptimServer, type MegaOptimServerHandle } from '../../src/server.ts'
+import type { MegaOptimServerHandle } from '../../src/server.ts'
+import { startApiServer } from './api-server.ts'
 import megaoptim from '../../src/rollup.ts'
 import { fixtureAssets } from './fixture-assets.ts'
 import { checkImages, cleanTmp, prepareApp } from './harness.ts'
@@ -15,9 +16,7 @@ describe('identical bytes across concurrent builds', () => {
   let apiKey: string
 
   beforeAll(async () => {
-    server = createMegaOptimServer({ rateLimit: 100_000 })
-    await server.listen({ host: '127.0.0.1', port: 0 })
-    apiKey = (await server.createAccount({ name: 'ci', email: 'ci@example.com', tokens: -1 })).apiKey
+    ({ server, apiKey } = await startApiServer())
   })
   afterAll(async () => {
     await server?.close()

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { BuildReport } from '../../src/core/report.ts'
-import { createMegaOptimServer } from '../../src/server.ts'
+import { startApiServer } from './api-server.ts'
 import { checkImages, cleanTmp, prepareApp } from './harness.ts'
 
 const child = fileURLToPath(new URL('./child-build.ts', import.meta.url))
@@ -54,10 +54,8 @@ describe('no API key: the embedded default', () => {
   })
 
   it('with a key, a build optimizes over HTTP without ever loading sharp or the server in its own process', async () => {
-    const server = createMegaOptimServer({ rateLimit: 100_000 })
+    const { server, apiKey } = await startApiServer()
     try {
-      await server.listen({ host: '127.0.0.1', port: 0 })
-      const { apiKey } = await server.createAccount({ name: 'ci', email: 'ci@example.com', tokens: -1 })
       const root = await prepareApp('hosted')
       const result = await buildInChild('esbuild', root, { apiKey, endpoint: server.endpoint, compression: 'lossless', cache: false, report: 'report.json' })
       expect(result.sharpLoaded).toBe(false)

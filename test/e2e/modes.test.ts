@@ -9,7 +9,8 @@ import path from 'node:path'
 import * as esbuild from 'esbuild'
 import webpack from 'webpack'
 import { build } from 'vite'
-import { createMegaOptimServer, type MegaOptimServerHandle } from '../../src/server.ts'
+import type { MegaOptimServerHandle } from '../../src/server.ts'
+import { startApiServer } from './api-server.ts'
 import megaoptimEsbuild from '../../src/esbuild.ts'
 import megaoptimVite from '../../src/vite.ts'
 import megaoptimWebpack from '../../src/webpack.ts'
@@ -19,9 +20,7 @@ let server: MegaOptimServerHandle
 let apiKey: string
 
 beforeAll(async () => {
-  server = createMegaOptimServer({ rateLimit: 100_000 })
-  await server.listen({ host: '127.0.0.1', port: 0 })
-  apiKey = (await server.createAccount({ name: 'ci', email: 'ci@example.com', tokens: -1 })).apiKey
+  ({ server, apiKey } = await startApiServer())
 })
 afterAll(async () => {
   await server?.close()

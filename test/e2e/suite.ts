@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { createMegaOptimServer, type MegaOptimServerHandle } from '../../src/server.ts'
+import type { MegaOptimServerHandle } from '../../src/server.ts'
+import { startApiServer } from './api-server.ts'
 import type { BuildReport } from '../../src/core/report.ts'
 import { FIXTURE, buildWith, checkImages, cleanTmp, checkReferences, fileTree, prepareApp, SOURCE_IMAGES, withoutHashes, type BundlerName } from './harness.ts'
 
@@ -20,10 +21,8 @@ export function bundlerSuite(bundler: BundlerName): void {
     let emptyKey: string
 
     beforeAll(async () => {
-      server = createMegaOptimServer({ rateLimit: 100_000 })
-      await server.listen({ host: '127.0.0.1', port: 0 })
+      ({ server, apiKey } = await startApiServer())
       endpoint = server.endpoint
-      apiKey = (await server.createAccount({ name: 'ci', email: 'ci@example.com', tokens: -1 })).apiKey
       emptyKey = (await server.createAccount({ name: 'broke', email: 'broke@example.com', tokens: 0 })).apiKey
     })
     afterAll(async () => {
