@@ -1,10 +1,13 @@
 import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import rateLimit from '@fastify/rate-limit'
+import type { Duplex } from 'node:stream'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { apiKeyOf } from './auth.ts'
 import type { ServerContext } from './context.ts'
 import { ApiError, errorEnvelope, type ErrorEnvelope } from './envelope.ts'
+import { serverLog } from './log.ts'
+import { scrubCredentials } from './store/scrub.ts'
 import { registerDownloadRoute } from './routes/downloads.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import type { RouteLimits } from './routes/limits.ts'
@@ -14,6 +17,27 @@ import { registerResultRoute } from './routes/result.ts'
 import { registerUsersRoute } from './routes/users.ts'
 
 const MINUTE = 60_000
+
+/**
+ * What Node refuses before a request exists (a header block over 16 KB, a body cut off, a malformed
+ * request line) still gets the envelope, written straight to the socket, which is closed after it.
+ */
+function clientErrorAnswer(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const message =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'Bad request: the request line and headers are larger than 16 KB (a URL that long is no API call).'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'Bad request: the request was not received in time.'
+        : `Bad request: the request could not be read (${error.code ?? error.message}); it may have been cut off.`
+  const body = JSON.stringify(errorEnvelope(400, message))
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy()
+}
 
 /** Fastify's and @fastify/multipart's errors, told in the API's words (all of them the client's fault). */
 function clientErrorMessage(error: FastifyError, ctx: ServerContext, req: FastifyRequest): string | null {
@@ -54,6 +78,11 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
     keepAliveTimeout: 5_000,
     forceCloseConnections: 'idle',
     return503OnClosing: false,
+    // Links come from the Host header only behind a proxy the operator trusts (see publicBase()).
+    trustProxy: ctx.options.trustProxy,
+    // Node would answer a bare 400 to a request without Host: the onRequest hook gives the envelope.
+    http: { requireHostHeader: false },
+    clientErrorHandler: clientErrorAnswer,
     // Errors raised before routing (a malformed URL) keep the envelope too.
     frameworkErrors: (error, _req, reply) => {
       ctx.stats.requests['(malformed request)'] = (ctx.stats.requests['(malformed request)'] ?? 0) + 1
@@ -67,6 +96,9 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
     const route = `${req.method} ${req.routeOptions.url ?? '(unmatched)'}`
     ctx.stats.requests[route] = (ctx.stats.requests[route] ?? 0) + 1
     ctx.stats.totalRequests++
+    if (req.raw.httpVersion === '1.1' && req.headers.host === undefined) {
+      throw new ApiError(400, 'Bad request: the Host header is missing (HTTP/1.1 requires it).')
+    }
   })
 
   // JSON (and anything else) is refused: only the two form encodings of the contract are parsed.
@@ -106,14 +138,15 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   app.setErrorHandler((error: FastifyError | ApiError, req, reply) => {
     let body: ErrorEnvelope
     if (error instanceof ApiError) {
-      body = errorEnvelope(error.code, error.errors)
+      // Answers may quote what the client sent: never a URL's credentials.
+      body = errorEnvelope(error.code, Array.isArray(error.errors) ? error.errors.map(scrubCredentials) : error.errors)
     } else {
       const message = clientErrorMessage(error as FastifyError, ctx, req)
       if (message !== null) {
-        body = errorEnvelope(400, message)
+        body = errorEnvelope(400, scrubCredentials(message))
       } else {
         // Logged for the operator; the client gets no internals (and never its key back).
-        console.error(`[megaoptim server] ${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}: ${error.stack ?? error.message}`)
+        serverLog(`${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}: ${error.stack ?? error.message}`)
         body = errorEnvelope(500, 'Internal server error: the request could not be completed. Try again later.')
       }
     }

@@ -22,11 +22,18 @@ declare module 'fastify' {
   }
 }
 
-/** Download links are stored as paths; they become absolute with the address the client reached. */
+/** What a Host header may hold to be put in a link: a name or an address, and a port. */
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+
+/**
+ * Download links are stored as paths; they become absolute with `publicUrl`, or the server's own address.
+ * The request's Host (or X-Forwarded-Host) is used only with `trustProxy`: anyone can send any Host, and a
+ * spoofed one would put someone else's server in a link a client follows.
+ */
 export function publicBase(ctx: ServerContext, req?: FastifyRequest): string {
   if (ctx.options.publicUrl) return ctx.options.publicUrl
-  const host = req?.headers.host
-  return host ? `${req.protocol}://${host}` : ctx.listenUrl()
+  if (ctx.options.trustProxy && req && HOST.test(req.host)) return `${req.protocol}://${req.host}`
+  return ctx.listenUrl()
 }
 
 function absolute(base: string, item: ResultItem): ResultItem {

@@ -1,37 +1,24 @@
-import PQueue from 'p-queue'
 import { loadDefaultEngine } from './engine.ts'
-import { processItem, type ItemDeps } from './item.ts'
-import type { EngineLike, ResolvedServerOptions } from './options.ts'
+import { failedItem, processItem, type ItemDeps } from './item.ts'
+import { serverLog } from './log.ts'
+import type { ResolvedServerOptions } from './options.ts'
 import type { OutboundContext } from './outbound.ts'
-import type { JobRecord, Store } from './store/types.ts'
+import { PixelBudget } from './pixel-budget.ts'
+import type { ClaimedItem, ItemOutcome, JobRecord, Store } from './store/types.ts'
 
-/** The job took longer than `jobTimeoutMs`: it fails with code 504. */
+/** The job's items ran longer than `jobTimeoutMs` in all: it fails with code 504. */
 class JobTimeoutError extends Error {
   override readonly name = 'JobTimeoutError'
 }
 
-/** The server is closing: the job stays persisted (SQLite) and runs again after a restart. */
+/** The server is closing: the item goes back to waiting (SQLite keeps it) and runs again after a restart. */
 class ShutdownError extends Error {
   override readonly name = 'ShutdownError'
 }
 
-function abortable(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
-function logJobError(jobId: string, error: unknown): void {
-  console.error(`[megaoptim server] job ${jobId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+/** Another item of the job failed it: the others stop. */
+class JobFailedError extends Error {
+  override readonly name = 'JobFailedError'
 }
 
 export interface JobEvents {
@@ -40,20 +27,39 @@ export interface JobEvents {
 }
 
 /**
- * Runs jobs on a pool of `workers` item slots (sharp works off the main thread, so an in-process queue
- * keeps the event loop free), with a per-job timeout, and settles tokens when a job ends.
+ * What the runner keeps for a job with items in this process. The job's clock runs only while one of its
+ * items is being worked on, never while they wait their turn: a busy server must not turn its queue into
+ * 504s, and a job is given `jobTimeoutMs` of work however its items interleave with other accounts'.
+ */
+interface JobControl {
+  controller: AbortController
+  /** Items claimed by a worker (reading, waiting for the budget or running). */
+  claimed: number
+  /** Items being worked on (the clock runs while > 0). */
+  working: number
+  workedMs: number
+  since: number
+  timer: NodeJS.Timeout | undefined
+}
+
+const blobsOf = (outcome: ItemOutcome | null): string[] => outcome?.downloads.map((d) => d.blob) ?? []
+
+/**
+ * Runs jobs image by image on `workers` slots. What runs next is the store's decision
+ * (`Store.claimNextItem`: a fair share per account, then the oldest job), so every store backend
+ * schedules alike and a restart resumes exactly the images that had not finished. The workers share a
+ * pixel budget, each image has a time budget, and a job's tokens are settled when its last image ends.
  */
 export class JobRunner {
   readonly #store: Store
   readonly #options: ResolvedServerOptions
   readonly #outbound: OutboundContext
   readonly #events: JobEvents
-  readonly #queue: PQueue
-  /** Jobs between start and settle; `waitingItems` counts those of its items not yet finished. */
-  readonly #running = new Map<string, { controller: AbortController; done: Promise<void>; waitingItems: number }>()
+  readonly #budget: PixelBudget
+  #free: number
+  readonly #inFlight = new Set<Promise<void>>()
+  readonly #jobs = new Map<string, JobControl>()
   readonly #waiters = new Map<string, Set<() => void>>()
-  /** Items in the pool (waiting or running), per account. */
-  readonly #inPool = new Map<string, number>()
   #closing = false
   #noWait = false
 
@@ -62,41 +68,49 @@ export class JobRunner {
     this.#options = options
     this.#outbound = outbound
     this.#events = events
-    this.#queue = new PQueue({ concurrency: options.workers })
+    this.#budget = new PixelBudget(options.pixelBudget)
+    this.#free = options.workers
   }
 
-  get stats(): { running: number; queuedItems: number; activeItems: number } {
-    return { running: this.#running.size, queuedItems: this.#queue.size, activeItems: this.#queue.pending }
+  get stats(): {
+    running: number
+    queuedItems: number
+    activeItems: number
+    pixels: { capacity: number; used: number; peak: number; waiting: number }
+  } {
+    let running = 0
+    for (const control of this.#jobs.values()) if (control.claimed > 0) running++
+    let queuedItems = 0
+    try {
+      queuedItems = this.#store.countWaitingItems()
+    } catch {
+      // The store is closing: nothing to report.
+    }
+    return { running, queuedItems, activeItems: this.#inFlight.size, pixels: this.#budget.stats }
   }
 
-  /** Runs again what a previous process left unfinished, or fails it when it already crashed too often. */
-  async recover(): Promise<{ resumed: number; failed: number }> {
+  /**
+   * After a restart: the images a crash interrupted wait again (their started runs stay counted) and the
+   * unfinished jobs resume. An image that already stopped the server `maxItemTries` times is given up
+   * when its turn comes (`success: 0`); the job's other images still run.
+   */
+  recover(): { resumed: number; givenUp: number } {
+    this.#store.resetInterruptedItems()
     let resumed = 0
-    let failed = 0
+    let givenUp = 0
     for (const job of this.#store.unfinishedJobs()) {
-      if (job.attempts >= this.#options.maxJobAttempts) {
-        await this.#finishFailed(
-          job,
-          `The server stopped ${job.attempts} times while running this job; it was given up. Submit the images again.`,
-        )
-        failed++
-      } else {
-        this.start(job.id)
-        resumed++
+      resumed++
+      for (const item of this.#store.jobItems(job.id)) {
+        if (item.state !== 'done' && item.tries >= this.#options.maxItemTries) givenUp++
       }
     }
-    return { resumed, failed }
+    this.#pump()
+    return { resumed, givenUp }
   }
 
-  start(jobId: string): void {
-    if (this.#closing || this.#running.has(jobId)) return
-    const controller = new AbortController()
-    const entry = { controller, done: Promise.resolve(), waitingItems: Number.POSITIVE_INFINITY }
-    this.#running.set(jobId, entry)
-    entry.done = this.#run(jobId, controller, entry)
-      // A store fault must not become an unhandled rejection (that kills the process); the job stays persisted.
-      .catch((error: unknown) => logJobError(jobId, error))
-      .finally(() => this.#running.delete(jobId))
+  /** A job was submitted: give free workers something to do. */
+  start(_jobId?: string): void {
+    this.#pump()
   }
 
   /** Resolves when the job ends, after `ms`, or when the server closes: whichever comes first. */
@@ -125,136 +139,180 @@ export class JobRunner {
   }
 
   /**
-   * Lets running items finish (up to `closeTimeoutMs`), starts nothing new, then stops what is left:
-   * those jobs keep their persisted state and run again after a restart.
+   * Claims nothing new, lets running images finish (up to `closeTimeoutMs`), then stops the rest: those
+   * go back to waiting, uncounted, and run after a restart.
    */
   async close(): Promise<void> {
     this.#closing = true
-    this.#queue.pause()
     this.stopLongPolls()
-    const drained = this.#queue.onPendingZero()
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, this.#options.closeTimeoutMs)))])
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight]),
+      new Promise((r) => (timer = setTimeout(r, this.#options.closeTimeoutMs))),
+    ])
     clearTimeout(timer)
-    // Jobs whose items are all done are only settling: let them. The others stop and stay persisted.
-    for (const { controller, waitingItems } of this.#running.values()) {
-      if (waitingItems > 0) controller.abort(new ShutdownError('the server is closing'))
-    }
-    await Promise.allSettled([...this.#running.values()].map((r) => r.done))
-    this.#queue.clear()
+    for (const control of this.#jobs.values()) control.controller.abort(new ShutdownError('the server is closing'))
+    await Promise.allSettled([...this.#inFlight])
   }
 
-  async #run(jobId: string, controller: AbortController, entry: { waitingItems: number }): Promise<void> {
-    let job: JobRecord | undefined
-    try {
-      job = this.#store.startJob(jobId)
-    } catch (error) {
-      // Nothing was written yet: the job stays queued in the store and runs again after a restart.
-      logJobError(jobId, error)
-      return
-    }
-    if (!job || job.status === 'done' || job.status === 'failed') return
-    const { signal } = controller
-    // The clock starts when the job gets to work, not while its items wait behind other jobs' in the
-    // pool: a long queue must not turn into 504s at its tail.
-    let timeout: NodeJS.Timeout | undefined
-    const armTimeout = (): void => {
-      timeout ??= setTimeout(
-        () => controller.abort(new JobTimeoutError(`The job did not finish within ${this.#options.jobTimeoutMs / 1000} s.`)),
-        this.#options.jobTimeoutMs,
-      )
-    }
-    const written: string[] = []
-    let finished = false
-    try {
-      if (this.#options.jobDelayMs > 0) {
-        // The test delay stands for slow work: it counts against the timeout.
-        armTimeout()
-        await abortable(this.#options.jobDelayMs, signal)
+  #pump(): void {
+    while (!this.#closing && this.#free > 0) {
+      let claim: ClaimedItem | undefined
+      try {
+        claim = this.#store.claimNextItem()
+      } catch (error) {
+        // Nothing was claimed: the items stay waiting in the store and run on the next pump or restart.
+        serverLog(`claiming the next image failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+        return
       }
-      const engine = await (this.#options.engine ?? loadDefaultEngine())
-      const aborted = new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason)
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true })
-      })
-      aborted.catch(() => {})
-      entry.waitingItems = job.inputs.length
-      const outcomes = await Promise.race([
-        Promise.all(
-          job.inputs.map((input) =>
-            this.#enqueue(job.accountId, signal, () => {
-              armTimeout()
-              return processItem(this.#deps(engine), job, input, signal, written)
-            }).finally(() => entry.waitingItems--),
-          ),
-        ),
-        aborted,
-      ])
-      if (signal.aborted) throw signal.reason
-      const finishedAt = this.#options.now()
-      const expiresAt = finishedAt + this.#options.downloadTtlMs
-      this.#store.finishJob(job.id, {
-        status: 'done',
-        result: outcomes.map((o) => o.item),
-        downloads: outcomes.flatMap((o) => o.downloads.map((d) => ({ ...d, expiresAt }))),
-        charge: outcomes.reduce((sum, o) => sum + o.charge, 0),
-        finishedAt,
-      })
-      // Committed: from here on nothing may delete the outputs the finished job points to.
-      finished = true
+      if (!claim) return
+      this.#free--
+      const run: Promise<void> = this.#runItem(claim)
+        .catch((error: unknown) => serverLog(`job ${claim.job.id}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`))
+        .finally(() => {
+          this.#inFlight.delete(run)
+          this.#free++
+          this.#pump()
+        })
+      this.#inFlight.add(run)
+    }
+  }
+
+  #control(jobId: string): JobControl {
+    let control = this.#jobs.get(jobId)
+    if (!control) {
+      control = { controller: new AbortController(), claimed: 0, working: 0, workedMs: 0, since: 0, timer: undefined }
+      this.#jobs.set(jobId, control)
+    }
+    return control
+  }
+
+  #clockStart(control: JobControl): void {
+    if (control.working++ > 0) return
+    control.since = performance.now()
+    const left = Math.max(0, this.#options.jobTimeoutMs - control.workedMs)
+    control.timer = setTimeout(
+      () => control.controller.abort(new JobTimeoutError(`The job did not finish within ${this.#options.jobTimeoutMs / 1000} s.`)),
+      left,
+    )
+  }
+
+  #clockStop(control: JobControl): void {
+    if (--control.working > 0) return
+    clearTimeout(control.timer)
+    control.workedMs += performance.now() - control.since
+  }
+
+  async #runItem(claim: ClaimedItem): Promise<void> {
+    const { job, index, input } = claim
+    const control = this.#control(job.id)
+    const { signal } = control.controller
+    control.claimed++
+    const written: string[] = []
+    try {
+      let outcome: ItemOutcome
+      let settled: Promise<void> = Promise.resolve()
+      if (claim.tries >= this.#options.maxItemTries) {
+        outcome = failedItem(
+          input.name,
+          0,
+          `The server stopped ${claim.tries} times while optimizing ${input.name}; it was given up: keep the original (no token was charged).`,
+        )
+      } else {
+        signal.throwIfAborted()
+        const engine = await (this.#options.engine ?? loadDefaultEngine())
+        const deps: ItemDeps = {
+          store: this.#store,
+          options: this.#options,
+          outbound: this.#outbound,
+          engine,
+          begin: async (pixels) => {
+            const release = await this.#budget.acquire(pixels, signal)
+            // A try counts from here only: an image that waited, or read its bytes, and was then stopped by a crash never ran.
+            this.#store.startItem(job.id, index)
+            this.#clockStart(control)
+            let ended = false
+            return () => {
+              if (ended) return
+              ended = true
+              this.#clockStop(control)
+              release()
+            }
+          },
+        }
+        ;({ settled, ...outcome } = await processItem(deps, job, input, signal, written))
+      }
+      const left = this.#store.completeItem(job.id, index, outcome)
+      if (left === -1) {
+        // The job failed meanwhile: what this image wrote has nothing pointing to it.
+        await Promise.allSettled(written.map((key) => this.#store.blobs.delete(key)))
+      } else if (left === 0) {
+        await this.#finishDone(job.id)
+      }
+      // The worker stays taken until the engine has really stopped (an image past its time budget).
+      await settled
     } catch (error) {
       await Promise.allSettled(written.map((key) => this.#store.blobs.delete(key)))
       if (error instanceof ShutdownError || this.#closing) {
-        // Kept in the store with its uploads: the next start runs it again, and a clean stop is no crash.
         try {
-          this.#store.requeueJob(job.id)
+          this.#store.releaseItem(job.id, index)
         } catch {
-          // The store is already closed: the job stays "running" and is still resumed after a restart.
+          // The store is already closed: the item stays claimed and waits again after a restart.
         }
         return
       }
+      if (error instanceof JobFailedError) return
       const reason =
         error instanceof JobTimeoutError
           ? error.message
           : `The job failed on the server: ${error instanceof Error ? error.message : String(error)}`
-      await this.#finishFailed(job, reason)
+      if (!(error instanceof JobTimeoutError)) serverLog(`job ${job.id}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+      control.controller.abort(new JobFailedError(reason))
+      await this.#finishFailed(job.id, reason)
     } finally {
-      clearTimeout(timeout)
-    }
-    if (finished) {
-      await this.#store.blobs.deletePrefix(`uploads/${job.id}`).catch(() => {})
-      this.#notify(job.id)
+      control.claimed--
     }
   }
 
-  /**
-   * Fair share between accounts: an item's priority is minus the number of items its account already
-   * has in the pool (waiting or running), so one account's backlog does not hold back another's first image.
-   */
-  #enqueue<T>(accountId: string, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
-    const inPool = this.#inPool.get(accountId) ?? 0
-    this.#inPool.set(accountId, inPool + 1)
-    const release = (): void => {
-      const left = (this.#inPool.get(accountId) ?? 1) - 1
-      if (left > 0) this.#inPool.set(accountId, left)
-      else this.#inPool.delete(accountId)
-    }
-    return this.#queue.add(task, { signal, priority: -inPool }).finally(release)
+  async #finishDone(jobId: string): Promise<void> {
+    const outcomes = this.#store.jobItems(jobId).map((i) => i.outcome!)
+    const finishedAt = this.#options.now()
+    const expiresAt = finishedAt + this.#options.downloadTtlMs
+    this.#store.finishJob(jobId, {
+      status: 'done',
+      result: outcomes.map((o) => o.item),
+      downloads: outcomes.flatMap((o) => o.downloads.map((d) => ({ ...d, expiresAt }))),
+      charge: outcomes.reduce((sum, o) => sum + o.charge, 0),
+      finishedAt,
+    })
+    // Committed: from here on nothing may delete the outputs the finished job points to.
+    this.#dropControl(jobId)
+    await this.#store.blobs.deletePrefix(`uploads/${jobId}`).catch(() => {})
+    this.#notify(jobId)
   }
 
-  #deps(engine: EngineLike): ItemDeps {
-    return { store: this.#store, options: this.#options, outbound: this.#outbound, engine }
-  }
-
-  async #finishFailed(job: JobRecord, reason: string): Promise<void> {
+  async #finishFailed(jobId: string, reason: string): Promise<void> {
+    let outputs: string[]
     try {
-      this.#store.finishJob(job.id, { status: 'failed', error: reason, finishedAt: this.#options.now() })
+      const job = this.#store.getJob(jobId)
+      // Another image of the job failed it first: it is settled and notified once.
+      if (!job || job.status === 'done' || job.status === 'failed') return
+      outputs = this.#store.jobItems(jobId).flatMap((i) => blobsOf(i.outcome))
+      this.#store.finishJob(jobId, { status: 'failed', error: reason, finishedAt: this.#options.now() })
     } catch {
       // The store is gone (closing): the job stays unfinished and is settled after a restart.
       return
     }
-    await this.#store.blobs.deletePrefix(`uploads/${job.id}`).catch(() => {})
-    this.#notify(job.id)
+    this.#dropControl(jobId)
+    await Promise.allSettled(outputs.map((key) => this.#store.blobs.delete(key)))
+    await this.#store.blobs.deletePrefix(`uploads/${jobId}`).catch(() => {})
+    this.#notify(jobId)
+  }
+
+  #dropControl(jobId: string): void {
+    const control = this.#jobs.get(jobId)
+    if (control) clearTimeout(control.timer)
+    this.#jobs.delete(jobId)
   }
 
   /** Wakes long-polls and starts the callback; the job is settled already, so a fault here is only logged. */
@@ -265,7 +323,7 @@ export class JobRunner {
       const job = this.#store.getJob(jobId)
       if (job) this.#events.onFinished(job)
     } catch (error) {
-      logJobError(jobId, error)
+      serverLog(`job ${jobId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     }
   }
 }

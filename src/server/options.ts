@@ -15,12 +15,29 @@ export interface EngineLike {
 export interface InternalServerOptions extends ServerOptions {
   /** Requests per minute per IP on `/`, `/ping`, `/status`. @default 300 */
   healthRateLimit?: number
-  /** A job still running after this long fails with code 504. @default 300_000 */
+  /**
+   * A job whose images have been worked on this long in all fails with code 504. Time spent waiting for a
+   * worker does not count. @default 300_000
+   */
   jobTimeoutMs?: number
-  /** Wait this long before running each job (tests use it to catch a job mid-flight). @default 0 */
+  /**
+   * One image's time budget: past it the engine is aborted and the image answers `success: 0` (the
+   * original is kept, no token is charged). @default 30_000
+   */
+  itemTimeoutMs?: number
+  /**
+   * Decoded pixels the workers may hold at once (memory and CPU follow pixels). An image waits, undecoded,
+   * until its header's width × height fits; one larger than the budget runs alone.
+   * @default limitInputPixels (100 megapixels)
+   */
+  pixelBudget?: number
+  /** Wait this long before working on each image (tests use it to catch a job mid-flight). @default 0 */
   jobDelayMs?: number
-  /** A job found unfinished this many times after restarts fails with 504 instead of running again. @default 2 */
-  maxJobAttempts?: number
+  /**
+   * An image whose runs were interrupted (a crash) this many times is given up when its turn comes again
+   * (`success: 0`); the job's other images still run. @default 3
+   */
+  maxItemTries?: number
   /** Download links stop working this long after the job finishes. @default 3_600_000 (one hour) */
   downloadTtlMs?: number
   /** How often expired downloads are deleted. @default 60_000 */
@@ -51,8 +68,11 @@ export interface ResolvedServerOptions {
   workers: number
   publicUrl: string | undefined
   jobTimeoutMs: number
+  itemTimeoutMs: number
+  pixelBudget: number
   jobDelayMs: number
-  maxJobAttempts: number
+  maxItemTries: number
+  trustProxy: boolean
   downloadTtlMs: number
   sweepIntervalMs: number
   maxFileSize: number
@@ -64,6 +84,9 @@ export interface ResolvedServerOptions {
   now: () => number
   engine: EngineLike | undefined
 }
+
+/** The engine's own input limit (100 megapixels): by default one image of the largest size runs alone. */
+const DEFAULT_PIXEL_BUDGET = 100_000_000
 
 function wholeNumber(name: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback
@@ -109,8 +132,11 @@ export function resolveServerOptions(options: InternalServerOptions = {}): Resol
     workers: wholeNumber('workers', options.workers, os.availableParallelism(), 1),
     publicUrl,
     jobTimeoutMs: wholeNumber('jobTimeoutMs', options.jobTimeoutMs, 300_000, 1),
+    itemTimeoutMs: wholeNumber('itemTimeoutMs', options.itemTimeoutMs, 30_000, 1),
+    pixelBudget: wholeNumber('pixelBudget', options.pixelBudget, options.limitInputPixels ?? DEFAULT_PIXEL_BUDGET, 1),
     jobDelayMs: wholeNumber('jobDelayMs', options.jobDelayMs, 0, 0),
-    maxJobAttempts: wholeNumber('maxJobAttempts', options.maxJobAttempts, 2, 1),
+    maxItemTries: wholeNumber('maxItemTries', options.maxItemTries, 3, 1),
+    trustProxy: options.trustProxy === true,
     downloadTtlMs: wholeNumber('downloadTtlMs', options.downloadTtlMs, 3_600_000, 1),
     sweepIntervalMs: wholeNumber('sweepIntervalMs', options.sweepIntervalMs, 60_000, 1),
     maxFileSize: wholeNumber('maxFileSize', options.maxFileSize, 32 * 1024 * 1024, 1),

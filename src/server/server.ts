@@ -7,6 +7,7 @@ import { loadDefaultEngine } from './engine.ts'
 import { errorEnvelope } from './envelope.ts'
 import { JobRunner } from './jobs.ts'
 import { generateApiKey } from './keys.ts'
+import { serverLog } from './log.ts'
 import { createOutboundAgent } from './net-guard.ts'
 import { resolveServerOptions, type InternalServerOptions, type ResolvedServerOptions } from './options.ts'
 import { deliverCallback, type OutboundContext } from './outbound.ts'
@@ -52,11 +53,38 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
   let sweepTimer: NodeJS.Timeout | undefined
   let baseUrl: string | undefined
   let closed = false
-  let unlock: (() => Promise<void>) | undefined
+  let locked: Promise<() => Promise<void>> | undefined
   const callbacks = new Set<Promise<unknown>>()
   const callbackAbort = new AbortController()
 
-  const store = (): Promise<Store> => (storePromise ??= openStore(options))
+  /**
+   * One server per data dir, whoever opens the store first (`listen()` or `createAccount()`): the lock
+   * comes before the database is opened, let alone migrated.
+   */
+  const lock = (): Promise<void> => {
+    if (options.dataDir === undefined) return Promise.resolve()
+    locked ??= lockDataDir(options.dataDir)
+    const attempt = locked
+    // A failed attempt (another server holds the dir) leaves nothing held: a later call tries again.
+    attempt.catch(() => {
+      if (locked === attempt) locked = undefined
+    })
+    return attempt.then(() => {})
+  }
+  const unlock = async (): Promise<void> => {
+    const held = locked
+    locked = undefined
+    if (held) await (await held.catch(() => undefined))?.()
+  }
+  const store = (): Promise<Store> => {
+    if (storePromise) return storePromise
+    const opening = (storePromise = lock().then(() => openStore(options)))
+    // A failed open (the dir is locked by another server, a bad file) is tried afresh next time.
+    opening.catch(() => {
+      if (storePromise === opening) storePromise = undefined
+    })
+    return opening
+  }
   const sweepOptions = () => ({
     now: options.now(),
     downloadTtlMs: options.downloadTtlMs,
@@ -74,7 +102,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
         ? resultBody(ctx, job, base)
         : { ...errorEnvelope(504, job.error ?? 'The job failed on the server.'), id: job.id }
     const delivery = deliverCallback(outbound, target, body, options.callbackRetryDelaysMs, callbackAbort.signal, (attempt, problem) => {
-      if (problem !== null) console.error(`[megaoptim server] callback for job ${job.id}, attempt ${attempt}: ${problem}`)
+      if (problem !== null) serverLog(`callback for job ${job.id}, attempt ${attempt}: ${problem}`)
     })
       .then((delivered) => {
         if (callbackAbort.signal.aborted) return
@@ -97,8 +125,6 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
     async listen(opts = {}): Promise<string> {
       if (closed) throw new Error('The server was closed; create a new one.')
       if (app) throw new Error('The server is already listening.')
-      // The lock first: a second server must not open, let alone migrate, a database another one is using.
-      if (options.dataDir !== undefined) unlock = await lockDataDir(options.dataDir)
       // A failure before the port is open leaves nothing open or locked: a later listen() (or another
       // process) starts afresh.
       const abandon = async (): Promise<void> => {
@@ -109,8 +135,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
         agent = undefined
         if (storePromise) (await storePromise.catch(() => undefined))?.close()
         storePromise = undefined
-        await unlock?.()
-        unlock = undefined
+        await unlock()
       }
       let s: Store
       try {
@@ -151,18 +176,19 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0)
       baseUrl = formatUrl(host, port)
       // Jobs a killed predecessor left behind run again (or fail cleanly) now that downloads have a base URL.
-      const recovered = await runner.recover()
+      const recovered = runner.recover()
       // Callbacks a previous run could not finish delivering.
       for (const job of s.pendingCallbacks()) deliver(ctx, outbound, job)
-      if (recovered.resumed + recovered.failed > 0) {
-        console.error(
-          `[megaoptim server] unfinished jobs from a previous run: ${recovered.resumed} resumed, ${recovered.failed} failed`,
+      if (recovered.resumed > 0) {
+        serverLog(
+          `unfinished jobs from a previous run: ${recovered.resumed} resumed` +
+            (recovered.givenUp > 0
+              ? `; ${recovered.givenUp} image(s) given up after ${options.maxItemTries} interrupted runs`
+              : ''),
         )
       }
       const sweepNow = (): void => {
-        void sweep(s, sweepOptions()).catch((error: unknown) =>
-          console.error(`[megaoptim server] sweeper: ${(error as Error).message}`),
-        )
+        void sweep(s, sweepOptions()).catch((error: unknown) => serverLog(`sweeper: ${(error as Error).message}`))
       }
       // Once now, for what a previous run left behind, then periodically.
       sweepNow()
@@ -175,6 +201,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
     },
 
     async createAccount({ name, email, tokens }): Promise<Account> {
+      if (closed) throw new Error('The server was closed; create a new one.')
       if (typeof name !== 'string' || name.trim() === '') throw new TypeError(`name must be a non-empty string, got ${JSON.stringify(name)}`)
       if (typeof email !== 'string' || !email.includes('@')) throw new TypeError(`email must be an email address, got ${JSON.stringify(email)}`)
       if (!Number.isInteger(tokens) || tokens < -1) throw new TypeError(`tokens must be a whole number >= -1 (-1 = unlimited), got ${JSON.stringify(tokens)}`)
@@ -215,7 +242,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       await Promise.allSettled([...callbacks])
       await agent?.close().catch(() => {})
       if (storePromise) (await storePromise.catch(() => undefined))?.close()
-      await unlock?.()
+      await unlock()
     },
   }
   return handle

@@ -13,6 +13,12 @@ export interface ServerOptions {
   workers?: number
   /** Public base URL used in download links; defaults to the listening address. */
   publicUrl?: string
+  /**
+   * The server sits behind a reverse proxy you trust: download links take their host and scheme from
+   * `X-Forwarded-Host`/`X-Forwarded-Proto` (or `Host`). Off, a request's `Host` never reaches a link
+   * (a spoofed one would send clients elsewhere). Ignored when `publicUrl` is set. @default false
+   */
+  trustProxy?: boolean
 }
 
 export interface Account {

@@ -57,6 +57,16 @@ async function untilRunning(base: string): Promise<void> {
   throw new Error('the job never started running')
 }
 
+/** Until an image is being worked on (its try counted), not merely claimed. */
+async function untilWorking(base: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const status = await call(`${base}/status`)
+    if (status.json.jobs.pixels?.used > 0) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error('no image was ever worked on')
+}
+
 const exited = (child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> =>
   new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode })
@@ -187,13 +197,52 @@ describe('restarts: no job lost or left hanging', () => {
     await exited(second.child)
   })
 
-  it('a job the server crashed on twice fails with 504 after the next start and its tokens come back', async () => {
+  it('kill -9 twice with 5 jobs of 5 images queued: a try counts only once a worker starts an image, and every job completes', async () => {
+    const tmp = await tempDir()
+    onTestFinished(tmp.remove)
+    const key = (await run(['keys', 'create', '--data-dir', tmp.dir, '--name', 'T', '--email', 't@example.com', '--tokens', '-1'])).stdout.trim()
+    // One worker that holds its first image "running" until the kill: the repro's timing without a clock.
+    const first = await serve(tmp.dir, ['--workers', '1', '--job-delay', '600000'])
+    const ids: string[] = []
+    for (let j = 0; j < 5; j++) {
+      const form = files(Object.fromEntries([1, 2, 3, 4, 5].map((n) => [`file${n}`, [`p${j}-${n}.jpg`, fixture('rocket.jpg')]])), { type: 'files' })
+      const submitted = await call(`${first.base}/v1/optimize`, { key, body: form })
+      expect(submitted.json.code).toBe(202)
+      ids.push(submitted.json.process_id)
+    }
+    await untilWorking(first.base)
+    first.child.kill('SIGKILL')
+    await exited(first.child)
+    const second = await serve(tmp.dir, ['--workers', '1', '--job-delay', '600000'])
+    expect(second.stderr()).toContain('unfinished jobs from a previous run: 5 resumed')
+    await untilWorking(second.base)
+    second.child.kill('SIGKILL')
+    await exited(second.child)
+
+    // Two crashes, both on the oldest job's first image: that is the only try ever counted.
+    const store = await openSqliteStore(tmp.dir)
+    const tries = ids.map((id) => store.jobItems(id).map((i) => i.tries))
+    store.close()
+    expect(tries).toEqual([[2, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
+
+    const third = await serve(tmp.dir, ['--workers', '1'])
+    const answers = await Promise.all(ids.map((id) => waitResult(`${third.base}/v1`, id, key)))
+    expect(third.stderr()).toContain('unfinished jobs from a previous run: 5 resumed')
+    expect(third.stderr()).not.toContain('given up')
+    expect(answers.map((a) => a.json.code)).toEqual([200, 200, 200, 200, 200])
+    expect(answers.map((a) => a.json.result.map((i: { success: number }) => i.success))).toEqual(Array(5).fill([1, 1, 1, 1, 1]))
+    third.child.kill('SIGTERM')
+    await exited(third.child)
+  })
+
+  it('an image that stopped the server maxItemTries times is given up (success 0, no token); the rest of its job still runs', async () => {
     const tmp = await tempDir()
     onTestFinished(tmp.remove)
     const store = await openSqliteStore(tmp.dir)
     const account = store.createAccount({ apiKey: 'K'.repeat(32), name: 'T', email: 't@example.com', tokens: 5 })
     const id = '11111111-2222-4333-8444-555555555555'
     await store.blobs.put(`uploads/${id}/0`, fixture('horse.png'))
+    await store.blobs.put(`uploads/${id}/1`, fixture('horse.png'))
     expect(
       store.submitJob(
         {
@@ -201,28 +250,36 @@ describe('restarts: no job lost or left hanging', () => {
           accountId: account.id,
           status: 'queued',
           params: { compression: 'intelligent', webp: false, cmykToRgb: true, keepExif: false, maxWidth: 0, maxHeight: 0, callbackUrl: null, httpUser: null, httpPass: null },
-          inputs: [{ kind: 'file', name: 'horse.png', blob: `uploads/${id}/0` }],
-          reserved: 1,
-          attempts: 0,
+          inputs: [
+            { kind: 'file', name: 'bomb.png', blob: `uploads/${id}/0` },
+            { kind: 'file', name: 'horse.png', blob: `uploads/${id}/1` },
+          ],
+          reserved: 2,
           result: null,
           error: null,
           createdAt: Date.now(),
           finishedAt: null,
         },
-        1,
+        2,
       ),
     ).toBe(true)
-    // Two runs started and never finished: what two crashes leave behind.
-    store.startJob(id)
-    store.startJob(id)
+    // Three runs of the first image started and never finished: what three crashes leave behind.
+    for (let crash = 0; crash < 3; crash++) {
+      const claimed = store.claimNextItem()!
+      expect(claimed.index).toBe(0)
+      expect(store.startItem(id, 0)).toBe(crash + 1)
+      store.resetInterruptedItems()
+    }
     store.close()
 
     const server = createMegaOptimServer({ dataDir: tmp.dir })
     onTestFinished(() => server.close())
     const base = await server.listen()
-    const answer = await call(`${base}/v1/optimize/${id}/result?timeout=5`, { key: 'K'.repeat(32) })
-    expect(answer.json).toEqual({ status: 'error', code: 504, errors: [expect.stringContaining('stopped 2 times while running this job')] })
-    expect((await call(`${base}/v1/users/info`, { key: 'K'.repeat(32) })).json.result.tokens).toBe(5)
+    const answer = await waitResult(`${base}/v1`, id, 'K'.repeat(32))
+    expect(answer.json.code).toBe(200)
+    expect(answer.json.result[0]).toMatchObject({ success: 0, file_name: 'bomb.png', error: expect.stringContaining('stopped 3 times while optimizing bomb.png') })
+    expect(answer.json.result[1]).toMatchObject({ success: 1, file_name: 'horse.png' })
+    expect((await call(`${base}/v1/users/info`, { key: 'K'.repeat(32) })).json.result.tokens).toBe(4)
     expect(existsSync(path.join(tmp.dir, 'blobs', 'uploads', id))).toBe(false)
   })
 })

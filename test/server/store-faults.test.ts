@@ -6,15 +6,15 @@ import { createOutboundAgent } from '../../src/server/net-guard.ts'
 import { resolveServerOptions } from '../../src/server/options.ts'
 import type { OutboundContext } from '../../src/server/outbound.ts'
 import { MemoryStore } from '../../src/server/store/memory.ts'
-import type { JobRecord } from '../../src/server/store/types.ts'
+import type { ClaimedItem, JobRecord } from '../../src/server/store/types.ts'
 import { fixture } from './helpers.ts'
 
 /** A real store whose chosen step fails, as a full disk or a closed SQLite handle would. */
 class FaultyStore extends MemoryStore {
-  failStart = false
-  override startJob(id: string): JobRecord | undefined {
-    if (this.failStart) throw new Error('SQLITE_IOERR: disk I/O error')
-    return super.startJob(id)
+  failClaim = false
+  override claimNextItem(): ClaimedItem | undefined {
+    if (this.failClaim) throw new Error('SQLITE_IOERR: disk I/O error')
+    return super.claimNextItem()
   }
 }
 
@@ -59,7 +59,6 @@ async function setup(onFinished: (job: JobRecord) => void): Promise<{ store: Fau
     },
     inputs: [{ kind: 'file', name: 'horse.png', blob: `uploads/${jobId}/0` }],
     reserved: 1,
-    attempts: 0,
     result: null,
     error: null,
     createdAt: Date.now(),
@@ -81,16 +80,17 @@ async function setup(onFinished: (job: JobRecord) => void): Promise<{ store: Fau
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20))
 
 describe('store faults in the job runner', () => {
-  it('a failing startJob is logged, not an unhandled rejection; the job stays queued for a restart', async () => {
+  it('a failing claim is logged, not an unhandled rejection; the job stays queued for a restart', async () => {
     const s = await setup(() => {})
-    s.store.failStart = true
+    s.store.failClaim = true
     s.runner.start(s.jobId)
     await s.runner.waitFor(s.jobId, 200)
     await settle()
     expect(unhandled).toEqual([])
     expect(s.runner.stats.running).toBe(0)
     expect(s.store.getJob(s.jobId)?.status).toBe('queued')
-    expect(logged.some((l) => l.includes(s.jobId) && l.includes('SQLITE_IOERR'))).toBe(true)
+    expect(logged.some((l) => l.includes('claiming the next image failed') && l.includes('SQLITE_IOERR'))).toBe(true)
+    expect(s.store.countWaitingItems()).toBe(1)
     await s.close()
   })
 

@@ -106,6 +106,10 @@ async function submit(ctx: ServerContext, req: FastifyRequest, accountId: string
   let callbackUrl: string | null = null
   if (fields.callback_url !== undefined && fields.callback_url.trim() !== '') {
     const url = httpUrl('callback_url', fields.callback_url)
+    // It would sit in the store until delivered: credentials have no place there.
+    if (url.username !== '' || url.password !== '') {
+      throw new ApiError(400, 'callback_url must not carry credentials (user:pass@): authenticate the callback with a secret in its path or query instead.')
+    }
     if (!ctx.options.allowPrivateUrls) {
       try {
         await assertPublicUrl(url)
@@ -147,7 +151,6 @@ async function submit(ctx: ServerContext, req: FastifyRequest, accountId: string
     params,
     inputs,
     reserved: inputs.length,
-    attempts: 0,
     result: null,
     error: null,
     createdAt: ctx.options.now(),

@@ -27,8 +27,9 @@ export function registerResultRoute(app: FastifyInstance, ctx: ServerContext, li
     handler: async (req: FastifyRequest<{ Params: { id: string }; Querystring: Record<string, string> }>) => {
       const account = req.account!
       const form = req.method === 'POST' ? await readForm(req) : { fields: {} as Record<string, string> }
-      const id = req.params.id
-      if (!UUID.test(id)) throw new ApiError(400, `Bad process id "${id.slice(0, 64)}": expected the UUID /optimize returned.`)
+      // UUIDs are case-insensitive (RFC 9562); the store keeps the lower-case form randomUUID() gives.
+      const id = req.params.id.toLowerCase()
+      if (!UUID.test(id)) throw new ApiError(400, `Bad process id "${req.params.id.slice(0, 64)}": expected the UUID /optimize returned.`)
       const timeout = parseTimeout(req.query.timeout ?? form.fields.timeout)
       let job = ctx.store.getJob(id)
       if (!job) throw new ApiError(404, `Unknown process id ${id}: it never existed or has expired.`)

@@ -1,7 +1,10 @@
 import type {
   AccountRecord,
   BlobStore,
+  ClaimedItem,
   DownloadRecord,
+  ItemOutcome,
+  ItemRecord,
   JobOutcome,
   JobRecord,
   NewAccount,
@@ -9,7 +12,7 @@ import type {
 } from './types.ts'
 import { DuplicateAccountError } from './types.ts'
 import { accountIdOf } from '../keys.ts'
-import { withoutCredentials } from './scrub.ts'
+import { scrubCredentials, scrubOutcome, withoutCredentials } from './scrub.ts'
 
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Uint8Array>()
@@ -68,6 +71,8 @@ export class MemoryStore implements Store {
   readonly #emails = new Set<string>()
   readonly #jobs = new Map<string, JobRecord>()
   readonly #downloads = new Map<string, DownloadRecord>()
+  /** Items of unfinished jobs, in submit order (a Map keeps insertion order). */
+  readonly #items = new Map<string, ItemRecord[]>()
 
   createAccount(input: NewAccount): AccountRecord {
     const email = input.email.toLowerCase()
@@ -103,28 +108,84 @@ export class MemoryStore implements Store {
       account.tokens -= reserve
     }
     this.#jobs.set(job.id, clone({ ...job, reserved: unlimited ? 0 : reserve }))
+    this.#items.set(
+      job.id,
+      job.inputs.map((_, index) => ({ jobId: job.id, index, state: 'waiting', tries: 0, outcome: null })),
+    )
     return true
+  }
+
+  claimNextItem(): ClaimedItem | undefined {
+    const busy = new Map<string, number>()
+    for (const [jobId, items] of this.#items) {
+      const n = items.filter((i) => i.state === 'claimed' || i.state === 'running').length
+      if (n > 0) {
+        const accountId = this.#jobs.get(jobId)!.accountId
+        busy.set(accountId, (busy.get(accountId) ?? 0) + n)
+      }
+    }
+    let best: { item: ItemRecord; busy: number } | undefined
+    // Jobs in submit order, items by position: the first minimum is the oldest.
+    for (const [jobId, items] of this.#items) {
+      const item = items.find((i) => i.state === 'waiting')
+      if (!item) continue
+      const n = busy.get(this.#jobs.get(jobId)!.accountId) ?? 0
+      if (!best || n < best.busy) best = { item, busy: n }
+      if (n === 0) break
+    }
+    if (!best) return undefined
+    const job = this.#jobs.get(best.item.jobId)!
+    best.item.state = 'claimed'
+    job.status = 'running'
+    return { job: clone(job), index: best.item.index, input: clone(job.inputs[best.item.index]!), tries: best.item.tries }
+  }
+
+  #item(jobId: string, index: number): ItemRecord | undefined {
+    return this.#items.get(jobId)?.[index]
+  }
+
+  startItem(jobId: string, index: number): number {
+    const item = this.#item(jobId, index)
+    if (!item || item.state !== 'claimed') return item?.tries ?? 0
+    item.state = 'running'
+    return ++item.tries
+  }
+
+  completeItem(jobId: string, index: number, outcome: ItemOutcome): number {
+    const items = this.#items.get(jobId)
+    const item = items?.[index]
+    if (!items || !item) return -1
+    item.state = 'done'
+    item.outcome = clone(scrubOutcome(outcome))
+    return items.filter((i) => i.state !== 'done').length
+  }
+
+  releaseItem(jobId: string, index: number): void {
+    const item = this.#item(jobId, index)
+    if (!item || item.state === 'done' || item.state === 'waiting') return
+    if (item.state === 'running') item.tries = Math.max(0, item.tries - 1)
+    item.state = 'waiting'
+  }
+
+  resetInterruptedItems(): void {
+    for (const items of this.#items.values()) {
+      for (const item of items) if (item.state === 'claimed' || item.state === 'running') item.state = 'waiting'
+    }
+  }
+
+  countWaitingItems(): number {
+    let n = 0
+    for (const items of this.#items.values()) for (const item of items) if (item.state === 'waiting') n++
+    return n
+  }
+
+  jobItems(jobId: string): ItemRecord[] {
+    return clone(this.#items.get(jobId) ?? [])
   }
 
   getJob(id: string): JobRecord | undefined {
     const job = this.#jobs.get(id)
     return job && clone(job)
-  }
-
-  startJob(id: string): JobRecord | undefined {
-    const job = this.#jobs.get(id)
-    if (!job) return undefined
-    if (job.status === 'done' || job.status === 'failed') return clone(job)
-    job.status = 'running'
-    job.attempts += 1
-    return clone(job)
-  }
-
-  requeueJob(id: string): void {
-    const job = this.#jobs.get(id)
-    if (!job || job.status !== 'running') return
-    job.status = 'queued'
-    job.attempts = Math.max(0, job.attempts - 1)
   }
 
   finishJob(id: string, outcome: JobOutcome): void {
@@ -134,15 +195,16 @@ export class MemoryStore implements Store {
     const account = this.#accounts.get(job.accountId)
     if (account && account.tokens !== -1) account.tokens += job.reserved - charge
     job.reserved = 0
+    this.#items.delete(id)
     job.status = outcome.status
     job.callbackState = job.params.callbackUrl ? 'pending' : null
     job.finishedAt = outcome.finishedAt
     Object.assign(job, withoutCredentials(job.params, job.inputs))
     if (outcome.status === 'done') {
-      job.result = clone(outcome.result)
+      job.result = clone(outcome.result.map((item) => scrubOutcome({ item, downloads: [], charge: 0 }).item))
       for (const d of outcome.downloads) this.#downloads.set(`${d.dir}/${d.name}`, clone(d))
     } else {
-      job.error = outcome.error
+      job.error = scrubCredentials(outcome.error)
     }
   }
 

@@ -3,10 +3,13 @@ import path from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { accountIdOf } from '../keys.ts'
 import { FileBlobStore } from './files.ts'
-import { withoutCredentials } from './scrub.ts'
+import { scrubCredentials, scrubOutcome, withoutCredentials } from './scrub.ts'
 import type {
   AccountRecord,
+  ClaimedItem,
   DownloadRecord,
+  ItemOutcome,
+  ItemRecord,
   JobOutcome,
   JobRecord,
   NewAccount,
@@ -15,7 +18,7 @@ import type {
 } from './types.ts'
 import { DuplicateAccountError } from './types.ts'
 
-const SCHEMA_VERSION = 2
+const SCHEMA_VERSION = 3
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS accounts (
@@ -52,6 +55,25 @@ CREATE TABLE IF NOT EXISTS downloads (
   PRIMARY KEY (dir, name)
 );
 CREATE INDEX IF NOT EXISTS downloads_expiry ON downloads(expires_at);
+-- The images of unfinished jobs: the scheduler's queue. job_seq is the job's rowid (submit order).
+CREATE TABLE IF NOT EXISTS items (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  account_id TEXT NOT NULL,
+  job_seq INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  tries INTEGER NOT NULL DEFAULT 0,
+  outcome TEXT,
+  PRIMARY KEY (job_id, idx)
+);
+CREATE INDEX IF NOT EXISTS items_waiting ON items(state, job_seq, idx);
+`
+
+/** Schema 2 → 3: the jobs a previous version left unfinished get their items; a started run counts as a try on each. */
+const MIGRATE_ITEMS = `
+INSERT INTO items (job_id, idx, account_id, job_seq, state, tries)
+SELECT j.id, k.key, j.account_id, j.rowid, 'waiting', j.attempts
+FROM jobs j, json_each(j.inputs) k WHERE j.status IN ('queued', 'running')
 `
 
 interface JobRow {
@@ -61,12 +83,19 @@ interface JobRow {
   params: string
   inputs: string
   reserved: number
-  attempts: number
   result: string | null
   error: string | null
   created_at: number
   finished_at: number | null
   callback_state: JobRecord['callbackState']
+}
+
+interface ItemRow {
+  job_id: string
+  idx: number
+  state: ItemRecord['state']
+  tries: number
+  outcome: string | null
 }
 
 interface DownloadRow {
@@ -86,7 +115,6 @@ const toJob = (r: JobRow): JobRecord => ({
   params: JSON.parse(r.params) as JobRecord['params'],
   inputs: JSON.parse(r.inputs) as JobRecord['inputs'],
   reserved: r.reserved,
-  attempts: r.attempts,
   result: r.result === null ? null : (JSON.parse(r.result) as ResultItem[]),
   error: r.error,
   createdAt: r.created_at,
@@ -132,9 +160,12 @@ export async function openSqliteStore(dataDir: string): Promise<SqliteStore> {
       throw new Error(`${path.join(dataDir, 'megaoptim.sqlite')} was written by a newer version of the server (schema ${version}); upgrade unplugin-megaoptim.`)
     }
     // Schema 2 added callback_state; CREATE TABLE IF NOT EXISTS does not add columns to an old table.
-    if (version === 1) db.exec('ALTER TABLE jobs ADD COLUMN callback_state TEXT')
-    db.exec(SCHEMA)
-    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    db.transaction(() => {
+      if (version === 1) db.exec('ALTER TABLE jobs ADD COLUMN callback_state TEXT')
+      db.exec(SCHEMA)
+      if (version > 0 && version < 3) db.exec(MIGRATE_ITEMS)
+      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    }).immediate()
   } catch (error) {
     db.close()
     throw error
@@ -164,12 +195,31 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
-      startJob: db.prepare(
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1 WHERE id = ? AND status IN ('queued', 'running')",
+      insertItem: db.prepare("INSERT INTO items (job_id, idx, account_id, job_seq, state) VALUES (?, ?, ?, ?, 'waiting')"),
+      // The fair order of `Store.claimNextItem`: fewest busy items of the account, then submit order, then position.
+      nextItem: db.prepare(
+        `WITH busy AS (
+           SELECT account_id, COUNT(*) AS n FROM items WHERE state IN ('claimed', 'running') GROUP BY account_id
+         )
+         SELECT i.job_id, i.idx, i.tries FROM items i LEFT JOIN busy b ON b.account_id = i.account_id
+         WHERE i.state = 'waiting' ORDER BY COALESCE(b.n, 0), i.job_seq, i.idx LIMIT 1`,
       ),
-      requeueJob: db.prepare(
-        "UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1) WHERE id = ? AND status = 'running'",
+      claimItem: db.prepare("UPDATE items SET state = 'claimed' WHERE job_id = ? AND idx = ?"),
+      jobRunning: db.prepare("UPDATE jobs SET status = 'running' WHERE id = ?"),
+      startItem: db.prepare(
+        "UPDATE items SET state = 'running', tries = tries + 1 WHERE job_id = ? AND idx = ? AND state = 'claimed' RETURNING tries",
       ),
+      getItem: db.prepare('SELECT tries FROM items WHERE job_id = ? AND idx = ?'),
+      completeItem: db.prepare("UPDATE items SET state = 'done', outcome = ? WHERE job_id = ? AND idx = ?"),
+      notDone: db.prepare("SELECT COUNT(*) AS n FROM items WHERE job_id = ? AND state != 'done'"),
+      releaseItem: db.prepare(
+        `UPDATE items SET tries = CASE WHEN state = 'running' THEN MAX(0, tries - 1) ELSE tries END, state = 'waiting'
+         WHERE job_id = ? AND idx = ? AND state IN ('claimed', 'running')`,
+      ),
+      resetItems: db.prepare("UPDATE items SET state = 'waiting' WHERE state IN ('claimed', 'running')"),
+      jobItems: db.prepare('SELECT job_id, idx, state, tries, outcome FROM items WHERE job_id = ? ORDER BY idx'),
+      countWaiting: db.prepare("SELECT COUNT(*) AS n FROM items WHERE state = 'waiting'"),
+      deleteItems: db.prepare('DELETE FROM items WHERE job_id = ?'),
       finishJob: db.prepare(
         'UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, reserved = 0, params = ?, inputs = ?, callback_state = ? WHERE id = ?',
       ),
@@ -224,16 +274,17 @@ export class SqliteStore implements Store {
         if (this.#stmt.reserve.run(reserve, job.accountId, reserve).changes !== 1) return false
         reserved = reserve
       }
-      this.#stmt.insertJob.run(
+      const seq = this.#stmt.insertJob.run(
         job.id,
         job.accountId,
         job.status,
         JSON.stringify(job.params),
         JSON.stringify(job.inputs),
         reserved,
-        job.attempts,
+        0,
         job.createdAt,
-      )
+      ).lastInsertRowid
+      for (let index = 0; index < job.inputs.length; index++) this.#stmt.insertItem.run(job.id, index, job.accountId, seq)
       return true
     })
     return tx.immediate()
@@ -244,13 +295,51 @@ export class SqliteStore implements Store {
     return row && toJob(row)
   }
 
-  startJob(id: string): JobRecord | undefined {
-    this.#stmt.startJob.run(id)
-    return this.getJob(id)
+  claimNextItem(): ClaimedItem | undefined {
+    const tx = this.#db.transaction((): ClaimedItem | undefined => {
+      const next = this.#stmt.nextItem.get() as { job_id: string; idx: number; tries: number } | undefined
+      if (!next) return undefined
+      this.#stmt.claimItem.run(next.job_id, next.idx)
+      this.#stmt.jobRunning.run(next.job_id)
+      const job = this.getJob(next.job_id)!
+      return { job, index: next.idx, input: job.inputs[next.idx]!, tries: next.tries }
+    })
+    return tx.immediate()
   }
 
-  requeueJob(id: string): void {
-    this.#stmt.requeueJob.run(id)
+  startItem(jobId: string, index: number): number {
+    const row = (this.#stmt.startItem.get(jobId, index) ?? this.#stmt.getItem.get(jobId, index)) as { tries: number } | undefined
+    return row?.tries ?? 0
+  }
+
+  completeItem(jobId: string, index: number, outcome: ItemOutcome): number {
+    const tx = this.#db.transaction((): number => {
+      if (this.#stmt.completeItem.run(JSON.stringify(scrubOutcome(outcome)), jobId, index).changes === 0) return -1
+      return (this.#stmt.notDone.get(jobId) as { n: number }).n
+    })
+    return tx.immediate()
+  }
+
+  releaseItem(jobId: string, index: number): void {
+    this.#stmt.releaseItem.run(jobId, index)
+  }
+
+  resetInterruptedItems(): void {
+    this.#stmt.resetItems.run()
+  }
+
+  countWaitingItems(): number {
+    return (this.#stmt.countWaiting.get() as { n: number }).n
+  }
+
+  jobItems(jobId: string): ItemRecord[] {
+    return (this.#stmt.jobItems.all(jobId) as ItemRow[]).map((r) => ({
+      jobId: r.job_id,
+      index: r.idx,
+      state: r.state,
+      tries: r.tries,
+      outcome: r.outcome === null ? null : (JSON.parse(r.outcome) as ItemOutcome),
+    }))
   }
 
   finishJob(id: string, outcome: JobOutcome): void {
@@ -263,13 +352,15 @@ export class SqliteStore implements Store {
       const params = JSON.stringify(scrubbed.params)
       const inputs = JSON.stringify(scrubbed.inputs)
       const callback = job.params.callbackUrl ? 'pending' : null
+      this.#stmt.deleteItems.run(id)
       if (outcome.status === 'done') {
-        this.#stmt.finishJob.run('done', JSON.stringify(outcome.result), null, outcome.finishedAt, params, inputs, callback, id)
+        const result = outcome.result.map((item) => scrubOutcome({ item, downloads: [], charge: 0 }).item)
+        this.#stmt.finishJob.run('done', JSON.stringify(result), null, outcome.finishedAt, params, inputs, callback, id)
         for (const d of outcome.downloads) {
           this.#stmt.insertDownload.run(d.dir, d.name, d.blob, d.size, d.contentType, d.jobId, d.expiresAt)
         }
       } else {
-        this.#stmt.finishJob.run('failed', null, outcome.error, outcome.finishedAt, params, inputs, callback, id)
+        this.#stmt.finishJob.run('failed', null, scrubCredentials(outcome.error), outcome.finishedAt, params, inputs, callback, id)
       }
     })
     tx.immediate()

@@ -70,8 +70,6 @@ export interface JobRecord {
   inputs: JobInput[]
   /** Tokens taken from the balance at submit and not yet settled. */
   reserved: number
-  /** How many times a run started (a restart finds the job unfinished and runs it again). */
-  attempts: number
   result: ResultItem[] | null
   error: string | null
   createdAt: number
@@ -90,6 +88,38 @@ export interface DownloadRecord {
   contentType: string
   jobId: string
   expiresAt: number
+}
+
+/** What one finished image left: its result item, the files written for it, the tokens it costs. */
+export interface ItemOutcome {
+  item: ResultItem
+  downloads: Omit<DownloadRecord, 'expiresAt'>[]
+  charge: number
+}
+
+/**
+ * One image of an unfinished job, as the scheduler sees it:
+ * `waiting` → `claimed` (a worker took it, no try counted yet: it may still be reading its bytes or
+ * waiting for the pixel budget) → `running` (the engine started: one try counted) → `done`.
+ */
+export type ItemState = 'waiting' | 'claimed' | 'running' | 'done'
+
+export interface ItemRecord {
+  jobId: string
+  /** The input's position in the job. */
+  index: number
+  state: ItemState
+  /** Runs a worker started on this item (a crash mid-run leaves it counted). */
+  tries: number
+  outcome: ItemOutcome | null
+}
+
+/** An item a worker claimed, with its job (a snapshot taken at the claim). */
+export interface ClaimedItem {
+  job: JobRecord
+  index: number
+  input: JobInput
+  tries: number
 }
 
 export type JobOutcome =
@@ -120,14 +150,38 @@ export interface Store {
   /** The account of a plain API key. */
   getAccount(apiKey: string): AccountRecord | undefined
   getAccountById(id: string): AccountRecord | undefined
-  /** Takes `reserve` tokens and inserts the job in one atomic step; false (and nothing stored) when the balance is short. */
+  /**
+   * Takes `reserve` tokens and inserts the job with one `waiting` item per input, in one atomic step;
+   * false (and nothing stored) when the balance is short. Jobs are ordered by when this committed.
+   */
   submitJob(job: JobRecord, reserve: number): boolean
   getJob(id: string): JobRecord | undefined
-  /** Marks the job running and counts the attempt; returns the updated record. */
-  startJob(id: string): JobRecord | undefined
-  /** A run stopped by a clean shutdown: back to queued, and the attempt does not count. */
-  requeueJob(id: string): void
-  /** Settles the job: charges `charge` of its reservation and gives the rest back, in one atomic step. */
+  /**
+   * The scheduler's one decision, atomic: the next `waiting` item of an unfinished job becomes `claimed`
+   * (its job `running`). Order: the account with the fewest items claimed or running first (a fair share
+   * per account), then the oldest job (submit order), then the item's position. So nothing waits behind
+   * work queued after it for longer than the other accounts' current turns. Counts no try.
+   */
+  claimNextItem(): ClaimedItem | undefined
+  /** The worker starts the real work on a claimed item: the item is `running` and one try counts. Returns the tries. */
+  startItem(jobId: string, index: number): number
+  /**
+   * Records a finished item (`done`, with its outcome); returns how many items of the job are not done,
+   * or -1 when the job is no longer unfinished (failed meanwhile: the outcome is not kept).
+   */
+  completeItem(jobId: string, index: number, outcome: ItemOutcome): number
+  /** A claimed or running item goes back to `waiting`; a run a clean shutdown stopped does not count as a try. */
+  releaseItem(jobId: string, index: number): void
+  /**
+   * After a restart: every `claimed` or `running` item (a crash stopped it) is `waiting` again; the
+   * tries of those that had started stay counted.
+   */
+  resetInterruptedItems(): void
+  /** How many items wait for a worker (for `/status`). */
+  countWaitingItems(): number
+  /** The items of an unfinished job, by position (none once the job is finished). */
+  jobItems(jobId: string): ItemRecord[]
+  /** Settles the job: charges `charge` of its reservation and gives the rest back, and drops its items, in one atomic step. */
   finishJob(id: string, outcome: JobOutcome): void
   /** Records how a callback ended; a `pending` one is tried again after a restart. */
   settleCallback(id: string, state: 'delivered' | 'failed'): void
