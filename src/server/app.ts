@@ -118,9 +118,9 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
 
   // Per key (or per IP when there is no valid key) and per endpoint: each route config gets its own counter.
   await app.register(rateLimit, { global: false })
-  const keyGenerator = (req: FastifyRequest): string => {
+  const keyGenerator = async (req: FastifyRequest): Promise<string> => {
     const key = apiKeyOf(req)
-    const account = key ? ctx.store.getAccount(key) : undefined
+    const account = key ? await ctx.store.getAccount(key) : undefined
     return account ? `account:${account.id}` : `ip:${req.ip}`
   }
   const errorResponseBuilder = (_req: FastifyRequest, c: { max: number; ttl: number }): ApiError =>

@@ -29,7 +29,7 @@ export function requireAccount(ctx: ServerContext, code: 401 | 404) {
       throw new ApiError(code, `Invalid API key: it is ${raw.length} characters long, more than ${MAX_KEY_LENGTH}; check the key you were given (X-API-KEY header).`)
     }
     const key = raw
-    const account = ctx.store.getAccount(key)
+    const account = await ctx.store.getAccount(key)
     if (!account) throw new ApiError(code, 'Invalid API key: check the key you were given (X-API-KEY header).')
     req.account = account
   }

@@ -45,8 +45,8 @@ function absolute(base: string, item: ResultItem): ResultItem {
 }
 
 /** The body of a finished `/result` answer, also POSTed to `callback_url`. */
-export function resultBody(ctx: ServerContext, job: JobRecord, base: string): Record<string, unknown> {
-  const account = ctx.store.getAccountById(job.accountId)
+export async function resultBody(ctx: ServerContext, job: JobRecord, base: string): Promise<Record<string, unknown>> {
+  const account = await ctx.store.getAccountById(job.accountId)
   return {
     status: 'ok',
     code: 200,

@@ -62,6 +62,10 @@ export class JobRunner {
   readonly #waiters = new Map<string, Set<() => void>>()
   #closing = false
   #noWait = false
+  #pumping = false
+  #pumpAgain = false
+  /** Replicas sharing the store: what other processes finish or queue wakes this one too. */
+  readonly #unwatch: (() => void) | undefined
 
   constructor(store: Store, options: ResolvedServerOptions, outbound: OutboundContext, events: JobEvents) {
     this.#store = store
@@ -70,19 +74,20 @@ export class JobRunner {
     this.#events = events
     this.#budget = new PixelBudget(options.pixelBudget)
     this.#free = options.workers
+    this.#unwatch = store.watch?.({ jobFinished: (id) => this.#wake(id), workQueued: () => this.#pump() })
   }
 
-  get stats(): {
+  async stats(): Promise<{
     running: number
     queuedItems: number
     activeItems: number
     pixels: { capacity: number; used: number; peak: number; waiting: number }
-  } {
+  }> {
     let running = 0
     for (const control of this.#jobs.values()) if (control.claimed > 0) running++
     let queuedItems = 0
     try {
-      queuedItems = this.#store.countWaitingItems()
+      queuedItems = await this.#store.countWaitingItems()
     } catch {
       // The store is closing: nothing to report.
     }
@@ -94,13 +99,13 @@ export class JobRunner {
    * unfinished jobs resume. An image that already stopped the server `maxItemTries` times is given up
    * when its turn comes (`success: 0`); the job's other images still run.
    */
-  recover(): { resumed: number; givenUp: number } {
-    this.#store.resetInterruptedItems()
+  async recover(): Promise<{ resumed: number; givenUp: number }> {
+    await this.#store.resetInterruptedItems()
     let resumed = 0
     let givenUp = 0
-    for (const job of this.#store.unfinishedJobs()) {
+    for (const job of await this.#store.unfinishedJobs()) {
       resumed++
-      for (const item of this.#store.jobItems(job.id)) {
+      for (const item of await this.#store.jobItems(job.id)) {
         if (item.state !== 'done' && item.tries >= this.#options.maxItemTries) givenUp++
       }
     }
@@ -129,7 +134,19 @@ export class JobRunner {
       const timer = setTimeout(wake, ms)
       signal?.addEventListener('abort', wake, { once: true })
       set.add(wake)
+      // Another process may have finished the job between the caller's look and this wait: look again.
+      if (this.#store.watch) {
+        void Promise.resolve(this.#store.getJob(jobId)).then(
+          (job) => (!job || job.status === 'done' || job.status === 'failed') && wake(),
+          () => {},
+        )
+      }
     })
+  }
+
+  #wake(jobId: string): void {
+    const set = this.#waiters.get(jobId)
+    if (set) for (const wake of [...set]) wake()
   }
 
   /** Wakes every long-poll and makes new ones answer at once, so that closing never waits on them. */
@@ -144,6 +161,7 @@ export class JobRunner {
    */
   async close(): Promise<void> {
     this.#closing = true
+    this.#unwatch?.()
     this.stopLongPolls()
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
@@ -155,11 +173,25 @@ export class JobRunner {
     await Promise.allSettled([...this.#inFlight])
   }
 
+  /** Claims work for the free workers; one claiming loop at a time, run again if asked meanwhile. */
   #pump(): void {
+    if (this.#pumping) {
+      this.#pumpAgain = true
+      return
+    }
+    this.#pumping = true
+    this.#pumpAgain = false
+    void this.#claimWhileFree().finally(() => {
+      this.#pumping = false
+      if (this.#pumpAgain) this.#pump()
+    })
+  }
+
+  async #claimWhileFree(): Promise<void> {
     while (!this.#closing && this.#free > 0) {
       let claim: ClaimedItem | undefined
       try {
-        claim = this.#store.claimNextItem()
+        claim = await this.#store.claimNextItem()
       } catch (error) {
         // Nothing was claimed: the items stay waiting in the store and run on the next pump or restart.
         serverLog(`claiming the next image failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
@@ -229,7 +261,7 @@ export class JobRunner {
           begin: async (pixels) => {
             const release = await this.#budget.acquire(pixels, signal)
             // A try counts from here only: an image that waited, or read its bytes, and was then stopped by a crash never ran.
-            this.#store.startItem(job.id, index)
+            await this.#store.startItem(job.id, index)
             this.#clockStart(control)
             let ended = false
             return () => {
@@ -242,9 +274,10 @@ export class JobRunner {
         }
         ;({ settled, ...outcome } = await processItem(deps, job, input, signal, written))
       }
-      const left = this.#store.completeItem(job.id, index, outcome)
+      const left = await this.#store.completeItem(job.id, index, outcome)
       if (left === -1) {
-        // The job failed meanwhile: what this image wrote has nothing pointing to it.
+        // The job failed meanwhile (or, with replicas, another one took the image over after this one's
+        // lease expired): what this image wrote has nothing pointing to it.
         await Promise.allSettled(written.map((key) => this.#store.blobs.delete(key)))
       } else if (left === 0) {
         await this.#finishDone(job.id)
@@ -255,7 +288,7 @@ export class JobRunner {
       await Promise.allSettled(written.map((key) => this.#store.blobs.delete(key)))
       if (error instanceof ShutdownError || this.#closing) {
         try {
-          this.#store.releaseItem(job.id, index)
+          await this.#store.releaseItem(job.id, index)
         } catch {
           // The store is already closed: the item stays claimed and waits again after a restart.
         }
@@ -275,10 +308,10 @@ export class JobRunner {
   }
 
   async #finishDone(jobId: string): Promise<void> {
-    const outcomes = this.#store.jobItems(jobId).map((i) => i.outcome!)
+    const outcomes = (await this.#store.jobItems(jobId)).map((i) => i.outcome!)
     const finishedAt = this.#options.now()
     const expiresAt = finishedAt + this.#options.downloadTtlMs
-    this.#store.finishJob(jobId, {
+    await this.#store.finishJob(jobId, {
       status: 'done',
       result: outcomes.map((o) => o.item),
       downloads: outcomes.flatMap((o) => o.downloads.map((d) => ({ ...d, expiresAt }))),
@@ -288,17 +321,17 @@ export class JobRunner {
     // Committed: from here on nothing may delete the outputs the finished job points to.
     this.#dropControl(jobId)
     await this.#store.blobs.deletePrefix(`uploads/${jobId}`).catch(() => {})
-    this.#notify(jobId)
+    await this.#notify(jobId)
   }
 
   async #finishFailed(jobId: string, reason: string): Promise<void> {
     let outputs: string[]
     try {
-      const job = this.#store.getJob(jobId)
+      const job = await this.#store.getJob(jobId)
       // Another image of the job failed it first: it is settled and notified once.
       if (!job || job.status === 'done' || job.status === 'failed') return
-      outputs = this.#store.jobItems(jobId).flatMap((i) => blobsOf(i.outcome))
-      this.#store.finishJob(jobId, { status: 'failed', error: reason, finishedAt: this.#options.now() })
+      outputs = (await this.#store.jobItems(jobId)).flatMap((i) => blobsOf(i.outcome))
+      await this.#store.finishJob(jobId, { status: 'failed', error: reason, finishedAt: this.#options.now() })
     } catch {
       // The store is gone (closing): the job stays unfinished and is settled after a restart.
       return
@@ -306,7 +339,7 @@ export class JobRunner {
     this.#dropControl(jobId)
     await Promise.allSettled(outputs.map((key) => this.#store.blobs.delete(key)))
     await this.#store.blobs.deletePrefix(`uploads/${jobId}`).catch(() => {})
-    this.#notify(jobId)
+    await this.#notify(jobId)
   }
 
   #dropControl(jobId: string): void {
@@ -316,11 +349,10 @@ export class JobRunner {
   }
 
   /** Wakes long-polls and starts the callback; the job is settled already, so a fault here is only logged. */
-  #notify(jobId: string): void {
-    const set = this.#waiters.get(jobId)
-    if (set) for (const wake of [...set]) wake()
+  async #notify(jobId: string): Promise<void> {
+    this.#wake(jobId)
     try {
-      const job = this.#store.getJob(jobId)
+      const job = await this.#store.getJob(jobId)
       if (job) this.#events.onFinished(job)
     } catch (error) {
       serverLog(`job ${jobId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)

@@ -15,6 +15,8 @@ export interface EngineLike {
 export interface InternalServerOptions extends ServerOptions {
   /** Requests per minute per IP on `/`, `/ping`, `/status`. @default 300 */
   healthRateLimit?: number
+  /** With a database: how long a replica's claim on an image lasts unless renewed (a dead replica's expire). @default 30_000 */
+  leaseMs?: number
   /**
    * A job whose images have been worked on this long in all fails with code 504. Time spent waiting for a
    * worker does not count. @default 300_000
@@ -62,6 +64,8 @@ export interface InternalServerOptions extends ServerOptions {
 
 export interface ResolvedServerOptions {
   dataDir: string | undefined
+  database: string | undefined
+  leaseMs: number
   rateLimit: number
   healthRateLimit: number
   allowPrivateUrls: boolean
@@ -96,6 +100,23 @@ function wholeNumber(name: string, value: unknown, fallback: number, min: number
   return value
 }
 
+function resolveDatabase(options: InternalServerOptions): string | undefined {
+  const { database } = options
+  if (database === undefined) return undefined
+  let protocol: string | undefined
+  try {
+    protocol = new URL(String(database)).protocol
+  } catch {
+    protocol = undefined
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+    // The URL may hold a password: name its shape, never echo it.
+    throw new TypeError('database must be a PostgreSQL URL such as postgres://USER@HOST:5432/DB')
+  }
+  if (options.dataDir !== undefined) throw new TypeError('dataDir and database exclude each other: choose SQLite (one machine) or PostgreSQL (replicas)')
+  return String(database)
+}
+
 /** Validates without mutating the input; messages name the option and the value. */
 export function resolveServerOptions(options: InternalServerOptions = {}): ResolvedServerOptions {
   if (options === null || typeof options !== 'object') {
@@ -104,6 +125,7 @@ export function resolveServerOptions(options: InternalServerOptions = {}): Resol
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
     throw new TypeError(`dataDir must be a non-empty string, got ${JSON.stringify(options.dataDir)}`)
   }
+  const database = resolveDatabase(options)
   let publicUrl: string | undefined
   if (options.publicUrl !== undefined) {
     let parsed: URL | undefined
@@ -126,10 +148,13 @@ export function resolveServerOptions(options: InternalServerOptions = {}): Resol
   }
   return {
     dataDir: options.dataDir,
+    database,
+    leaseMs: wholeNumber('leaseMs', options.leaseMs, 30_000, 100),
     rateLimit: wholeNumber('rateLimit', options.rateLimit, 120, 1),
     healthRateLimit: wholeNumber('healthRateLimit', options.healthRateLimit, 300, 1),
     allowPrivateUrls: options.allowPrivateUrls === true,
-    workers: wholeNumber('workers', options.workers, os.availableParallelism(), 1),
+    // 0 = an API-only replica: only with a database, where other processes run the jobs.
+    workers: wholeNumber('workers', options.workers, os.availableParallelism(), database === undefined ? 1 : 0),
     publicUrl,
     jobTimeoutMs: wholeNumber('jobTimeoutMs', options.jobTimeoutMs, 300_000, 1),
     itemTimeoutMs: wholeNumber('itemTimeoutMs', options.itemTimeoutMs, 30_000, 1),

@@ -28,6 +28,10 @@ export interface MegaOptimServerHandle extends MegaOptimServer {
 }
 
 async function openStore(options: ResolvedServerOptions): Promise<Store> {
+  if (options.database !== undefined) {
+    const { openPostgresStore } = await import('./store/postgres/store.ts')
+    return openPostgresStore({ url: options.database, leaseMs: options.leaseMs })
+  }
   if (options.dataDir === undefined) return new MemoryStore()
   const { openSqliteStore } = await import('./store/sqlite.ts')
   return openSqliteStore(options.dataDir)
@@ -97,16 +101,19 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
     if (!target || job.callbackState !== 'pending' || closed) return
     // The address the client used at submit; the bind address (0.0.0.0) is no URL to download from.
     const base = options.publicUrl ?? job.params.publicBase ?? publicBase(ctx)
-    const body =
+    const body: Promise<Record<string, unknown>> =
       job.status === 'done'
         ? resultBody(ctx, job, base)
-        : { ...errorEnvelope(504, job.error ?? 'The job failed on the server.'), id: job.id }
-    const delivery = deliverCallback(outbound, target, body, options.callbackRetryDelaysMs, callbackAbort.signal, (attempt, problem) => {
-      if (problem !== null) serverLog(`callback for job ${job.id}, attempt ${attempt}: ${problem}`)
-    })
-      .then((delivered) => {
+        : Promise.resolve({ ...errorEnvelope(504, job.error ?? 'The job failed on the server.'), id: job.id })
+    const delivery = body
+      .then((b) =>
+        deliverCallback(outbound, target, b, options.callbackRetryDelaysMs, callbackAbort.signal, (attempt, problem) => {
+          if (problem !== null) serverLog(`callback for job ${job.id}, attempt ${attempt}: ${problem}`)
+        }),
+      )
+      .then(async (delivered) => {
         if (callbackAbort.signal.aborted) return
-        ctx.store.settleCallback(job.id, delivered ? 'delivered' : 'failed')
+        await ctx.store.settleCallback(job.id, delivered ? 'delivered' : 'failed')
       })
       .catch(() => {})
       .finally(() => callbacks.delete(delivery))
@@ -133,7 +140,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
         runner = undefined
         await agent?.close().catch(() => {})
         agent = undefined
-        if (storePromise) (await storePromise.catch(() => undefined))?.close()
+        if (storePromise) await (await storePromise.catch(() => undefined))?.close()
         storePromise = undefined
         await unlock()
       }
@@ -176,9 +183,9 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0)
       baseUrl = formatUrl(host, port)
       // Jobs a killed predecessor left behind run again (or fail cleanly) now that downloads have a base URL.
-      const recovered = runner.recover()
+      const recovered = await runner.recover()
       // Callbacks a previous run could not finish delivering.
-      for (const job of s.pendingCallbacks()) deliver(ctx, outbound, job)
+      for (const job of await s.pendingCallbacks()) deliver(ctx, outbound, job)
       if (recovered.resumed > 0) {
         serverLog(
           `unfinished jobs from a previous run: ${recovered.resumed} resumed` +
@@ -207,7 +214,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       if (!Number.isInteger(tokens) || tokens < -1) throw new TypeError(`tokens must be a whole number >= -1 (-1 = unlimited), got ${JSON.stringify(tokens)}`)
       const s = await store()
       const apiKey = generateApiKey()
-      const account = s.createAccount({ apiKey, name, email, tokens })
+      const account = await s.createAccount({ apiKey, name, email, tokens })
       return { name: account.name, email: account.email, apiKey, tokens: account.tokens }
     },
 
@@ -241,7 +248,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       callbackAbort.abort()
       await Promise.allSettled([...callbacks])
       await agent?.close().catch(() => {})
-      if (storePromise) (await storePromise.catch(() => undefined))?.close()
+      if (storePromise) await (await storePromise.catch(() => undefined))?.close()
       await unlock()
     },
   }

@@ -24,22 +24,22 @@ export interface SweepResult {
  * left behind: outputs no download points to, uploads of jobs that are gone or finished.
  */
 export async function sweep(store: Store, opts: SweepOptions): Promise<SweepResult> {
-  const expired = store.takeExpiredDownloads(opts.now)
+  const expired = await store.takeExpiredDownloads(opts.now)
   await Promise.allSettled(expired.map((d) => store.blobs.delete(d.blob)))
   // An output's directory is its own capability: remove it once empty.
   await Promise.allSettled([...new Set(expired.map((d) => `out/${d.dir}`))].map((dir) => store.blobs.deletePrefix(dir)))
-  const jobs = store.deleteJobsFinishedBefore(opts.now - opts.downloadTtlMs - DAY)
+  const jobs = await store.deleteJobsFinishedBefore(opts.now - opts.downloadTtlMs - DAY)
 
   const cutoff = Date.now() - opts.orphanGraceMs
   let orphans = 0
   for (const { name, mtimeMs } of await store.blobs.listChildren('out')) {
-    if (mtimeMs < cutoff && /^[0-9a-f]{32}$/.test(name) && !store.hasDownloadDir(name)) {
+    if (mtimeMs < cutoff && /^[0-9a-f]{32}$/.test(name) && !(await store.hasDownloadDir(name))) {
       await store.blobs.deletePrefix(`out/${name}`)
       orphans++
     }
   }
   for (const { name, mtimeMs } of await store.blobs.listChildren('uploads')) {
-    const job = store.getJob(name)
+    const job = await store.getJob(name)
     if (mtimeMs < cutoff && (!job || job.status === 'done' || job.status === 'failed')) {
       await store.blobs.deletePrefix(`uploads/${name}`)
       orphans++

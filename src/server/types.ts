@@ -5,6 +5,11 @@
 export interface ServerOptions {
   /** Where SQLite and uploads live. Omit for the in-memory store (the embedded default). */
   dataDir?: string
+  /**
+   * A PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) shared by any number of replicas: accounts, jobs,
+   * results and rate limits all live there. Needs the `pg` and `node-pg-migrate` packages. Not with `dataDir`.
+   */
+  database?: string
   /** Requests per minute per key per endpoint. @default 120 */
   rateLimit?: number
   /** Let `url`/`callback_url` reach loopback/private/link-local addresses. @default false */

@@ -113,7 +113,7 @@ describe('callback_url', () => {
     await second.pendingCallbacks()
     expect(r.calls()).toBe(2)
     expect(r.received.map((x) => (x.body as { id: string; code: number }).id)).toEqual([id])
-    expect((await second.store()).getJob(id)?.callbackState).toBe('delivered')
+    expect((await (await second.store()).getJob(id))?.callbackState).toBe('delivered')
     expect((await second.store()).pendingCallbacks()).toEqual([])
   })
 })

@@ -87,7 +87,7 @@ describe('store faults in the job runner', () => {
     await s.runner.waitFor(s.jobId, 200)
     await settle()
     expect(unhandled).toEqual([])
-    expect(s.runner.stats.running).toBe(0)
+    expect((await s.runner.stats()).running).toBe(0)
     expect(s.store.getJob(s.jobId)?.status).toBe('queued')
     expect(logged.some((l) => l.includes('claiming the next image failed') && l.includes('SQLITE_IOERR'))).toBe(true)
     expect(s.store.countWaitingItems()).toBe(1)

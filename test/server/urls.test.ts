@@ -185,7 +185,7 @@ describe('url fetching (allowPrivateUrls on, against a local origin)', () => {
     const done = await optimizeAndWait(s, { type: 'url', url: `${withCredentials}/private/horse.png` })
     expect(done.json.result[0]).toMatchObject({ success: 1, file_name: 'horse.png' })
     // Settled jobs keep no credentials.
-    const job = (await s.server.store()).getJob(done.json.id)!
+    const job = (await (await s.server.store()).getJob(done.json.id))!
     expect(JSON.stringify(job)).not.toMatch(/p%40ss|p@ss/)
   })
 

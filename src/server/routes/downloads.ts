@@ -12,7 +12,7 @@ export function registerDownloadRoute(app: FastifyInstance, ctx: ServerContext):
     const gone = (): unknown =>
       reply.code(404).send(errorEnvelope(404, 'This download link is unknown or has expired (links last one hour).'))
     if (!/^[0-9a-f]{32}$/.test(dir)) return gone()
-    const record = ctx.store.getDownload(dir, name)
+    const record = await ctx.store.getDownload(dir, name)
     const now = ctx.options.now()
     if (!record || record.expiresAt <= now) return gone()
     const data = await ctx.store.blobs.get(record.blob)

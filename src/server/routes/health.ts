@@ -36,6 +36,6 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext, l
       store: ctx.store.kind,
       workers: ctx.options.workers,
     },
-    jobs: ctx.runner.stats,
+    jobs: await ctx.runner.stats(),
   }))
 }

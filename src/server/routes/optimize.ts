@@ -136,7 +136,7 @@ async function submit(ctx: ServerContext, req: FastifyRequest, accountId: string
       : urls.map((u) => ({ kind: 'url', name: urlFileName(u), url: u.href }))
 
   // A quick refusal with the balance in the message; the authoritative check is the atomic reservation below.
-  const balance = ctx.store.getAccountById(accountId)?.tokens ?? 0
+  const balance = (await ctx.store.getAccountById(accountId))?.tokens ?? 0
   const notEnough = (tokens: number): ApiError =>
     new ApiError(
       455,
@@ -157,7 +157,7 @@ async function submit(ctx: ServerContext, req: FastifyRequest, accountId: string
     finishedAt: null,
   }
   // The uploads are already in the store: once this commits, a restart can run the job.
-  if (!ctx.store.submitJob(job, inputs.length)) throw notEnough(ctx.store.getAccountById(accountId)?.tokens ?? 0)
+  if (!(await ctx.store.submitJob(job, inputs.length))) throw notEnough((await ctx.store.getAccountById(accountId))?.tokens ?? 0)
   ctx.runner.start(id)
   return processingEnvelope(id)
 }

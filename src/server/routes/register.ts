@@ -43,7 +43,7 @@ export function registerRegisterRoute(app: FastifyInstance, ctx: ServerContext, 
     const passwordHash = await hashPassword(fields.password!)
     const apiKey = generateApiKey()
     try {
-      const account = ctx.store.createAccount({
+      const account = await ctx.store.createAccount({
         apiKey,
         name,
         email,

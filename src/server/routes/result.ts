@@ -31,7 +31,7 @@ export function registerResultRoute(app: FastifyInstance, ctx: ServerContext, li
       const id = req.params.id.toLowerCase()
       if (!UUID.test(id)) throw new ApiError(400, `Bad process id "${req.params.id.slice(0, 64)}": expected the UUID /optimize returned.`)
       const timeout = parseTimeout(req.query.timeout ?? form.fields.timeout)
-      let job = ctx.store.getJob(id)
+      let job = await ctx.store.getJob(id)
       if (!job) throw new ApiError(404, `Unknown process id ${id}: it never existed or has expired.`)
       if (job.accountId !== account.id) throw new ApiError(401, `The job ${id} does not belong to this API key.`)
       if (job.status === 'queued' || job.status === 'running') {
@@ -43,10 +43,10 @@ export function registerResultRoute(app: FastifyInstance, ctx: ServerContext, li
         } finally {
           req.raw.socket?.off('close', onClose)
         }
-        job = ctx.store.getJob(id)
+        job = await ctx.store.getJob(id)
         if (!job) throw new ApiError(404, `Unknown process id ${id}: it never existed or has expired.`)
       }
-      if (job.status === 'done') return resultBody(ctx, job, publicBase(ctx, req))
+      if (job.status === 'done') return await resultBody(ctx, job, publicBase(ctx, req))
       if (job.status === 'failed') return errorEnvelope(504, job.error ?? 'The job failed on the server.')
       return processingEnvelope(id)
     },

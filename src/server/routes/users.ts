@@ -11,7 +11,7 @@ export function registerUsersRoute(app: FastifyInstance, ctx: ServerContext, lim
     // The contract's table gives 401 for a bad key here (the auth guard elsewhere says 404).
     preHandler: requireAccount(ctx, 401),
     handler: async (req) => {
-      const account = ctx.store.getAccountById(req.account!.id) ?? req.account!
+      const account = (await ctx.store.getAccountById(req.account!.id)) ?? req.account!
       return {
         status: 'ok',
         code: 200,

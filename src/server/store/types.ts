@@ -1,10 +1,13 @@
 import type { ImageParams } from '../../contract/params.ts'
 
 /**
- * The server's state behind one interface with two backends: SQLite files in `--data-dir` (`megaoptim
- * serve`) and plain memory (the embedded default). Methods are synchronous so that reserving tokens and
- * queuing a job is one atomic step, whatever the number of concurrent requests.
+ * The server's state behind one interface with three backends: plain memory (the embedded default),
+ * SQLite files in `--data-dir` (one machine) and PostgreSQL (`--database`, any number of replicas).
+ * Callers always `await` a store method: memory and SQLite answer synchronously (one synchronous block
+ * or SQLite transaction is their atomic step), PostgreSQL asynchronously (one transaction per method).
  */
+export type Awaitable<T> = T | Promise<T>
+
 export interface AccountRecord {
   /** The SHA-256 of the API key (`accountIdOf`): the key itself is never stored. */
   id: string
@@ -143,58 +146,74 @@ export interface BlobStore {
 }
 
 export interface Store {
-  readonly kind: 'memory' | 'sqlite'
+  readonly kind: 'memory' | 'sqlite' | 'postgres'
   readonly blobs: BlobStore
   /** Throws `DuplicateAccountError` when the email is taken. */
-  createAccount(account: NewAccount): AccountRecord
+  createAccount(account: NewAccount): Awaitable<AccountRecord>
   /** The account of a plain API key. */
-  getAccount(apiKey: string): AccountRecord | undefined
-  getAccountById(id: string): AccountRecord | undefined
+  getAccount(apiKey: string): Awaitable<AccountRecord | undefined>
+  getAccountById(id: string): Awaitable<AccountRecord | undefined>
   /**
    * Takes `reserve` tokens and inserts the job with one `waiting` item per input, in one atomic step;
    * false (and nothing stored) when the balance is short. Jobs are ordered by when this committed.
    */
-  submitJob(job: JobRecord, reserve: number): boolean
-  getJob(id: string): JobRecord | undefined
+  submitJob(job: JobRecord, reserve: number): Awaitable<boolean>
+  getJob(id: string): Awaitable<JobRecord | undefined>
   /**
    * The scheduler's one decision, atomic: the next `waiting` item of an unfinished job becomes `claimed`
    * (its job `running`). Order: the account with the fewest items claimed or running first (a fair share
    * per account), then the oldest job (submit order), then the item's position. So nothing waits behind
    * work queued after it for longer than the other accounts' current turns. Counts no try.
    */
-  claimNextItem(): ClaimedItem | undefined
+  claimNextItem(): Awaitable<ClaimedItem | undefined>
   /** The worker starts the real work on a claimed item: the item is `running` and one try counts. Returns the tries. */
-  startItem(jobId: string, index: number): number
+  startItem(jobId: string, index: number): Awaitable<number>
   /**
    * Records a finished item (`done`, with its outcome); returns how many items of the job are not done,
    * or -1 when the job is no longer unfinished (failed meanwhile: the outcome is not kept).
    */
-  completeItem(jobId: string, index: number, outcome: ItemOutcome): number
+  completeItem(jobId: string, index: number, outcome: ItemOutcome): Awaitable<number>
   /** A claimed or running item goes back to `waiting`; a run a clean shutdown stopped does not count as a try. */
-  releaseItem(jobId: string, index: number): void
+  releaseItem(jobId: string, index: number): Awaitable<void>
   /**
    * After a restart: every `claimed` or `running` item (a crash stopped it) is `waiting` again; the
    * tries of those that had started stay counted.
    */
-  resetInterruptedItems(): void
+  resetInterruptedItems(): Awaitable<void>
   /** How many items wait for a worker (for `/status`). */
-  countWaitingItems(): number
+  countWaitingItems(): Awaitable<number>
   /** The items of an unfinished job, by position (none once the job is finished). */
-  jobItems(jobId: string): ItemRecord[]
+  jobItems(jobId: string): Awaitable<ItemRecord[]>
   /** Settles the job: charges `charge` of its reservation and gives the rest back, and drops its items, in one atomic step. */
-  finishJob(id: string, outcome: JobOutcome): void
+  finishJob(id: string, outcome: JobOutcome): Awaitable<void>
   /** Records how a callback ended; a `pending` one is tried again after a restart. */
-  settleCallback(id: string, state: 'delivered' | 'failed'): void
+  settleCallback(id: string, state: 'delivered' | 'failed'): Awaitable<void>
   /** Finished jobs whose callback was not delivered nor given up yet. */
-  pendingCallbacks(): JobRecord[]
+  pendingCallbacks(): Awaitable<JobRecord[]>
   /** Jobs queued or running: after a restart they are run again or failed. */
-  unfinishedJobs(): JobRecord[]
-  getDownload(dir: string, name: string): DownloadRecord | undefined
+  unfinishedJobs(): Awaitable<JobRecord[]>
+  getDownload(dir: string, name: string): Awaitable<DownloadRecord | undefined>
   /** Whether any download still points into this capability directory. */
-  hasDownloadDir(dir: string): boolean
+  hasDownloadDir(dir: string): Awaitable<boolean>
   /** Removes and returns the downloads that expired at `now`. */
-  takeExpiredDownloads(now: number): DownloadRecord[]
+  takeExpiredDownloads(now: number): Awaitable<DownloadRecord[]>
   /** Forgets finished jobs older than `before`. */
-  deleteJobsFinishedBefore(before: number): number
-  close(): void
+  deleteJobsFinishedBefore(before: number): Awaitable<number>
+  close(): Awaitable<void>
+  /**
+   * Only where several processes share the store (PostgreSQL, through LISTEN/NOTIFY): tells this process
+   * that a job finished or work was queued elsewhere. Memory and SQLite serve one process, whose runner
+   * sees everything itself. Returns the unsubscribe function.
+   */
+  watch?(listener: StoreEvents): () => void
+  /**
+   * Only where several processes share the store: counts a request in a rate-limit window every
+   * replica sees, so that a key's limit holds across them. Without it, each process counts alone.
+   */
+  hitRateLimit?(key: string, windowMs: number): Promise<{ current: number; ttl: number }>
+}
+
+export interface StoreEvents {
+  jobFinished(jobId: string): void
+  workQueued(): void
 }
