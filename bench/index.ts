@@ -1,5 +1,7 @@
 /**
- * `npm run bench -- <name>` runs `bench/<name>.ts`; each prints its figures side by side with its peers.
+ * `npm run bench -- <name>` runs `bench/<name>.ts`; each prints its figures side by side with its peers:
+ * client, engine, rebuild, server-load (the compatible server under 20 closed-loop keys, and its peak
+ * RSS on the largest images). Files starting with `_` are their helpers, not benches.
  */
 import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

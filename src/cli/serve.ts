@@ -12,9 +12,14 @@ Options:
   --data-dir DIR           where the SQLite database and the uploads live (required)
   --rate-limit N           requests per minute per key per endpoint (default 120)
   --allow-private-urls     let url/callback_url reach loopback, private and link-local addresses
-  --public-url URL         base URL put in download links (default: the address clients reach)
+  --public-url URL         base URL put in download links (default: the address the server listens on)
+  --trust-proxy            behind a reverse proxy you trust: links take X-Forwarded-Host/-Proto (or Host);
+                           without it a request's Host header never reaches a link
   --workers N              images optimized at once (default: the number of CPUs)
-  --job-timeout SECONDS    a job running longer fails with code 504 (default 300)
+  --job-timeout SECONDS    a job whose images were worked on this long in all fails with code 504 (default 300)
+  --item-timeout SECONDS   one image's time budget; past it the original is answered as "no gain" (default 30)
+  --pixel-budget N         decoded pixels all workers may hold at once; an image waits, undecoded, until its
+                           pixels fit (default 100000000, one image of the largest accepted size)
   --job-delay MS           wait before each job (for tests that must catch a job mid-flight)
   --signup-tokens N        tokens for each account made through POST /v1/register, which anyone
                            reaching the server can call (default 0: such accounts start empty)
@@ -32,6 +37,9 @@ export async function run(argv: string[]): Promise<number> {
       'rate-limit': { type: 'string' },
       'allow-private-urls': { type: 'boolean' },
       'public-url': { type: 'string' },
+      'trust-proxy': { type: 'boolean' },
+      'item-timeout': { type: 'string' },
+      'pixel-budget': { type: 'string' },
       workers: { type: 'string' },
       'job-timeout': { type: 'string' },
       'job-delay': { type: 'string' },
@@ -52,11 +60,15 @@ export async function run(argv: string[]): Promise<number> {
     const dataDir = path.resolve(requiredArg('--data-dir', values['data-dir'] as string | undefined))
     port = wholeNumberArg('--port', values.port as string | undefined, 0, 65535) ?? 8080
     const jobTimeout = wholeNumberArg('--job-timeout', values['job-timeout'] as string | undefined, 1)
+    const itemTimeout = wholeNumberArg('--item-timeout', values['item-timeout'] as string | undefined, 1)
     server = createMegaOptimServer({
       dataDir,
       rateLimit: wholeNumberArg('--rate-limit', values['rate-limit'] as string | undefined, 1),
       allowPrivateUrls: values['allow-private-urls'] === true,
       publicUrl: values['public-url'] as string | undefined,
+      trustProxy: values['trust-proxy'] === true,
+      itemTimeoutMs: itemTimeout === undefined ? undefined : itemTimeout * 1000,
+      pixelBudget: wholeNumberArg('--pixel-budget', values['pixel-budget'] as string | undefined, 1),
       workers: wholeNumberArg('--workers', values.workers as string | undefined, 1),
       jobTimeoutMs: jobTimeout === undefined ? undefined : jobTimeout * 1000,
       jobDelayMs: wholeNumberArg('--job-delay', values['job-delay'] as string | undefined, 0),

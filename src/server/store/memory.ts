@@ -73,6 +73,9 @@ export class MemoryStore implements Store {
   readonly #downloads = new Map<string, DownloadRecord>()
   /** Items of unfinished jobs, in submit order (a Map keeps insertion order). */
   readonly #items = new Map<string, ItemRecord[]>()
+  /** The fair order's clock (the tag last claimed) and each account's finish tag. */
+  #clock = 0
+  readonly #finish = new Map<string, number>()
 
   createAccount(input: NewAccount): AccountRecord {
     const email = input.email.toLowerCase()
@@ -108,36 +111,28 @@ export class MemoryStore implements Store {
       account.tokens -= reserve
     }
     this.#jobs.set(job.id, clone({ ...job, reserved: unlimited ? 0 : reserve }))
+    const tag = Math.max(this.#clock, this.#finish.get(job.accountId) ?? 0)
+    this.#finish.set(job.accountId, tag + job.inputs.length)
     this.#items.set(
       job.id,
-      job.inputs.map((_, index) => ({ jobId: job.id, index, state: 'waiting', tries: 0, outcome: null })),
+      job.inputs.map((_, index) => ({ jobId: job.id, index, state: 'waiting', tries: 0, tag, outcome: null })),
     )
     return true
   }
 
   claimNextItem(): ClaimedItem | undefined {
-    const busy = new Map<string, number>()
-    for (const [jobId, items] of this.#items) {
-      const n = items.filter((i) => i.state === 'claimed' || i.state === 'running').length
-      if (n > 0) {
-        const accountId = this.#jobs.get(jobId)!.accountId
-        busy.set(accountId, (busy.get(accountId) ?? 0) + n)
-      }
-    }
-    let best: { item: ItemRecord; busy: number } | undefined
-    // Jobs in submit order, items by position: the first minimum is the oldest.
-    for (const [jobId, items] of this.#items) {
+    let best: ItemRecord | undefined
+    // Jobs in submit order, items by position: the first smallest tag is the one.
+    for (const items of this.#items.values()) {
       const item = items.find((i) => i.state === 'waiting')
-      if (!item) continue
-      const n = busy.get(this.#jobs.get(jobId)!.accountId) ?? 0
-      if (!best || n < best.busy) best = { item, busy: n }
-      if (n === 0) break
+      if (item && (!best || item.tag < best.tag)) best = item
     }
     if (!best) return undefined
-    const job = this.#jobs.get(best.item.jobId)!
-    best.item.state = 'claimed'
+    const job = this.#jobs.get(best.jobId)!
+    best.state = 'claimed'
     job.status = 'running'
-    return { job: clone(job), index: best.item.index, input: clone(job.inputs[best.item.index]!), tries: best.item.tries }
+    this.#clock = Math.max(this.#clock, best.tag)
+    return { job: clone(job), index: best.index, input: clone(job.inputs[best.index]!), tries: best.tries }
   }
 
   #item(jobId: string, index: number): ItemRecord | undefined {

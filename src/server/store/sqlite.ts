@@ -63,10 +63,15 @@ CREATE TABLE IF NOT EXISTS items (
   job_seq INTEGER NOT NULL,
   state TEXT NOT NULL,
   tries INTEGER NOT NULL DEFAULT 0,
+  tag INTEGER NOT NULL DEFAULT 0,
   outcome TEXT,
   PRIMARY KEY (job_id, idx)
 );
-CREATE INDEX IF NOT EXISTS items_waiting ON items(state, job_seq, idx);
+CREATE INDEX IF NOT EXISTS items_waiting ON items(state, tag, job_seq, idx);
+-- The fair order's clock (the tag last claimed) and each account's finish tag (see Store.claimNextItem).
+CREATE TABLE IF NOT EXISTS scheduler (id INTEGER PRIMARY KEY CHECK (id = 1), clock INTEGER NOT NULL);
+INSERT OR IGNORE INTO scheduler (id, clock) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS fair_finish (account_id TEXT PRIMARY KEY, finish INTEGER NOT NULL);
 `
 
 /** Schema 2 → 3: the jobs a previous version left unfinished get their items; a started run counts as a try on each. */
@@ -95,6 +100,7 @@ interface ItemRow {
   idx: number
   state: ItemRecord['state']
   tries: number
+  tag: number
   outcome: string | null
 }
 
@@ -195,16 +201,22 @@ export class SqliteStore implements Store {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getJob: db.prepare('SELECT * FROM jobs WHERE id = ?'),
-      insertItem: db.prepare("INSERT INTO items (job_id, idx, account_id, job_seq, state) VALUES (?, ?, ?, ?, 'waiting')"),
-      // The fair order of `Store.claimNextItem`: fewest busy items of the account, then submit order, then position.
+      insertItem: db.prepare(
+        "INSERT INTO items (job_id, idx, account_id, job_seq, state, tag) VALUES (?, ?, ?, ?, 'waiting', ?)",
+      ),
+      // The job's turn: max(clock, the account's finish); the finish then moves by the number of images.
+      jobTag: db.prepare(
+        `SELECT MAX((SELECT clock FROM scheduler WHERE id = 1),
+                    COALESCE((SELECT finish FROM fair_finish WHERE account_id = ?), 0)) AS tag`,
+      ),
+      setFinish: db.prepare(
+        'INSERT INTO fair_finish (account_id, finish) VALUES (?, ?) ON CONFLICT (account_id) DO UPDATE SET finish = excluded.finish',
+      ),
       nextItem: db.prepare(
-        `WITH busy AS (
-           SELECT account_id, COUNT(*) AS n FROM items WHERE state IN ('claimed', 'running') GROUP BY account_id
-         )
-         SELECT i.job_id, i.idx, i.tries FROM items i LEFT JOIN busy b ON b.account_id = i.account_id
-         WHERE i.state = 'waiting' ORDER BY COALESCE(b.n, 0), i.job_seq, i.idx LIMIT 1`,
+        "SELECT job_id, idx, tries, tag FROM items WHERE state = 'waiting' ORDER BY tag, job_seq, idx LIMIT 1",
       ),
       claimItem: db.prepare("UPDATE items SET state = 'claimed' WHERE job_id = ? AND idx = ?"),
+      advanceClock: db.prepare('UPDATE scheduler SET clock = MAX(clock, ?) WHERE id = 1'),
       jobRunning: db.prepare("UPDATE jobs SET status = 'running' WHERE id = ?"),
       startItem: db.prepare(
         "UPDATE items SET state = 'running', tries = tries + 1 WHERE job_id = ? AND idx = ? AND state = 'claimed' RETURNING tries",
@@ -217,7 +229,7 @@ export class SqliteStore implements Store {
          WHERE job_id = ? AND idx = ? AND state IN ('claimed', 'running')`,
       ),
       resetItems: db.prepare("UPDATE items SET state = 'waiting' WHERE state IN ('claimed', 'running')"),
-      jobItems: db.prepare('SELECT job_id, idx, state, tries, outcome FROM items WHERE job_id = ? ORDER BY idx'),
+      jobItems: db.prepare('SELECT job_id, idx, state, tries, tag, outcome FROM items WHERE job_id = ? ORDER BY idx'),
       countWaiting: db.prepare("SELECT COUNT(*) AS n FROM items WHERE state = 'waiting'"),
       deleteItems: db.prepare('DELETE FROM items WHERE job_id = ?'),
       finishJob: db.prepare(
@@ -284,7 +296,9 @@ export class SqliteStore implements Store {
         0,
         job.createdAt,
       ).lastInsertRowid
-      for (let index = 0; index < job.inputs.length; index++) this.#stmt.insertItem.run(job.id, index, job.accountId, seq)
+      const { tag } = this.#stmt.jobTag.get(job.accountId) as { tag: number }
+      this.#stmt.setFinish.run(job.accountId, tag + job.inputs.length)
+      for (let index = 0; index < job.inputs.length; index++) this.#stmt.insertItem.run(job.id, index, job.accountId, seq, tag)
       return true
     })
     return tx.immediate()
@@ -297,9 +311,10 @@ export class SqliteStore implements Store {
 
   claimNextItem(): ClaimedItem | undefined {
     const tx = this.#db.transaction((): ClaimedItem | undefined => {
-      const next = this.#stmt.nextItem.get() as { job_id: string; idx: number; tries: number } | undefined
+      const next = this.#stmt.nextItem.get() as { job_id: string; idx: number; tries: number; tag: number } | undefined
       if (!next) return undefined
       this.#stmt.claimItem.run(next.job_id, next.idx)
+      this.#stmt.advanceClock.run(next.tag)
       this.#stmt.jobRunning.run(next.job_id)
       const job = this.getJob(next.job_id)!
       return { job, index: next.idx, input: job.inputs[next.idx]!, tries: next.tries }
@@ -338,6 +353,7 @@ export class SqliteStore implements Store {
       index: r.idx,
       state: r.state,
       tries: r.tries,
+      tag: r.tag,
       outcome: r.outcome === null ? null : (JSON.parse(r.outcome) as ItemOutcome),
     }))
   }

@@ -114,6 +114,8 @@ export interface ItemRecord {
   state: ItemState
   /** Runs a worker started on this item (a crash mid-run leaves it counted). */
   tries: number
+  /** Its turn in the fair order (the job's start tag; see `Store.claimNextItem`). */
+  tag: number
   outcome: ItemOutcome | null
 }
 
@@ -155,15 +157,20 @@ export interface Store {
   getAccountById(id: string): Awaitable<AccountRecord | undefined>
   /**
    * Takes `reserve` tokens and inserts the job with one `waiting` item per input, in one atomic step;
-   * false (and nothing stored) when the balance is short. Jobs are ordered by when this committed.
+   * false (and nothing stored) when the balance is short. It also gives the job its turn (its items'
+   * `tag`, see `claimNextItem`): `tag = max(clock, the account's finish)`, then the account's finish
+   * becomes `tag + number of images`.
    */
   submitJob(job: JobRecord, reserve: number): Awaitable<boolean>
   getJob(id: string): Awaitable<JobRecord | undefined>
   /**
-   * The scheduler's one decision, atomic: the next `waiting` item of an unfinished job becomes `claimed`
-   * (its job `running`). Order: the account with the fewest items claimed or running first (a fair share
-   * per account), then the oldest job (submit order), then the item's position. So nothing waits behind
-   * work queued after it for longer than the other accounts' current turns. Counts no try.
+   * The scheduler's one decision, atomic: the `waiting` item with the smallest (tag, job submit order,
+   * position) becomes `claimed` (its job `running`), and the clock moves up to its tag. Counts no try.
+   *
+   * This is start-time fair queuing with jobs as the unit: a job runs in the order it came, except that an
+   * account's jobs queue behind its own earlier images (each image moves the account's finish by one). So
+   * a job waits only for work queued before it plus a bounded share of the other accounts' (no more than
+   * one turn each per image ahead of it), and one account's backlog holds back no one else's job.
    */
   claimNextItem(): Awaitable<ClaimedItem | undefined>
   /** The worker starts the real work on a claimed item: the item is `running` and one try counts. Returns the tries. */
