@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import type { EngineLike } from '../../src/server/options.ts'
 import { MemoryStore } from '../../src/server/store/memory.ts'
 import { openSqliteStore } from '../../src/server/store/sqlite.ts'
+import { openPostgresStore } from '../../src/server/store/postgres/store.ts'
+import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 import type { ItemOutcome, JobRecord, Store } from '../../src/server/store/types.ts'
 import { call, files, startServer, tempDir, waitResult } from './helpers.ts'
 
@@ -18,7 +20,7 @@ const params: JobRecord['params'] = {
   httpPass: null,
 }
 
-function submit(store: Store, accountId: string, images: number, name: string): string {
+async function submit(store: Store, accountId: string, images: number, name: string): Promise<string> {
   const id = randomUUID()
   const job: JobRecord = {
     id,
@@ -32,7 +34,7 @@ function submit(store: Store, accountId: string, images: number, name: string): 
     createdAt: Date.now(),
     finishedAt: null,
   }
-  expect(store.submitJob(job, images)).toBe(true)
+  expect(await store.submitJob(job, images)).toBe(true)
   return id
 }
 
@@ -43,15 +45,23 @@ const outcome = (name: string, error?: string): ItemOutcome => ({
 })
 
 /** Claims until nothing waits, completing each claim at once; the names in claim order. */
-function drain(store: Store): string[] {
+async function drain(store: Store): Promise<string[]> {
   const order: string[] = []
-  for (let claim = store.claimNextItem(); claim; claim = store.claimNextItem()) {
+  for (let claim = await store.claimNextItem(); claim; claim = await store.claimNextItem()) {
     order.push(claim.input.name)
-    store.startItem(claim.job.id, claim.index)
-    store.completeItem(claim.job.id, claim.index, outcome(claim.input.name))
+    await store.startItem(claim.job.id, claim.index)
+    await store.completeItem(claim.job.id, claim.index, outcome(claim.input.name))
   }
   return order
 }
+
+let pg: TestPostgres | undefined
+beforeAll(async () => {
+  if (!postgresMissing) pg = await startPostgres()
+})
+afterAll(async () => {
+  await pg?.stop()
+})
 
 const backends: [string, () => Promise<Store>][] = [
   ['memory', async () => new MemoryStore()],
@@ -65,48 +75,61 @@ const backends: [string, () => Promise<Store>][] = [
       return store
     },
   ],
+  ...(postgresMissing
+    ? []
+    : [
+        [
+          'postgres',
+          async () => {
+            const store = await openPostgresStore({ url: await pg!.createDatabase() })
+            onTestFinished(() => store.close())
+            return store
+          },
+        ] as [string, () => Promise<Store>],
+      ]),
 ]
 
 describe.each(backends)('the scheduling semantics of the %s store', (_name, open) => {
-  const account = (store: Store, n: string): string =>
-    store.createAccount({ apiKey: `key-${n}-${'x'.repeat(24)}`, name: n, email: `${n}@example.com`, tokens: -1 }).id
+  const account = async (store: Store, n: string): Promise<string> =>
+    (await store.createAccount({ apiKey: `key-${n}-${'x'.repeat(24)}`, name: n, email: `${n}@example.com`, tokens: -1 })).id
 
   it('oldest job first, behind its own account\'s earlier images only', async () => {
     const store = await open()
-    const a = account(store, 'a')
-    const b = account(store, 'b')
-    const c = account(store, 'c')
-    submit(store, a, 3, 'a1')
-    submit(store, a, 2, 'a2')
-    submit(store, b, 1, 'b1')
+    const a = await account(store, 'a')
+    const b = await account(store, 'b')
+    const c = await account(store, 'c')
+    await submit(store, a, 3, 'a1')
+    await submit(store, a, 2, 'a2')
+    await submit(store, b, 1, 'b1')
     // b1 came after a2, but a2 queues behind a1's three images: b1 goes first.
-    expect(drain(store)).toEqual(['a1.0', 'a1.1', 'a1.2', 'b1.0', 'a2.0', 'a2.1'])
+    expect(await drain(store)).toEqual(['a1.0', 'a1.1', 'a1.2', 'b1.0', 'a2.0', 'a2.1'])
     // Idle accounts bank no credit: after a quiet spell, jobs run in the order they came again.
-    submit(store, c, 5, 'c1')
-    submit(store, b, 1, 'b2')
-    submit(store, a, 1, 'a3')
-    expect(drain(store)).toEqual(['c1.0', 'c1.1', 'c1.2', 'c1.3', 'c1.4', 'b2.0', 'a3.0'])
+    await submit(store, c, 5, 'c1')
+    await submit(store, b, 1, 'b2')
+    await submit(store, a, 1, 'a3')
+    expect(await drain(store)).toEqual(['c1.0', 'c1.1', 'c1.2', 'c1.3', 'c1.4', 'b2.0', 'a3.0'])
   })
 
   it('the repro: a 5-image job among busy one-image accounts runs before all work queued after it', async () => {
     const store = await open()
-    const busy = Array.from({ length: 12 }, (_, i) => account(store, `k${i}`))
-    const big = account(store, 'big')
+    const busy: string[] = []
+    for (let i = 0; i < 12; i++) busy.push(await await account(store, `k${i}`))
+    const big = await account(store, 'big')
     const order: string[] = []
-    const claimOne = (): void => {
-      const claim = store.claimNextItem()!
+    const claimOne = async (): Promise<void> => {
+      const claim = (await store.claimNextItem())!
       order.push(claim.input.name)
-      store.startItem(claim.job.id, claim.index)
-      store.completeItem(claim.job.id, claim.index, outcome(claim.input.name))
+      await store.startItem(claim.job.id, claim.index)
+      await store.completeItem(claim.job.id, claim.index, outcome(claim.input.name))
     }
     // Closed loops: each busy key always has one job queued; a new one follows each that is claimed.
-    busy.forEach((k, i) => submit(store, k, 1, `k${i}-0`))
-    for (let n = 0; n < 6; n++) claimOne()
-    submit(store, big, 5, 'big')
+    for (const [i, k] of busy.entries()) await await submit(store, k, 1, `k${i}-0`)
+    for (let n = 0; n < 6; n++) await claimOne()
+    await submit(store, big, 5, 'big')
     for (let round = 1; order.filter((o) => o.startsWith('big')).length < 5; round++) {
-      busy.forEach((k, i) => submit(store, k, 1, `k${i}-${round}`))
-      claimOne()
-      claimOne()
+      for (const [i, k] of busy.entries()) await await submit(store, k, 1, `k${i}-${round}`)
+      await claimOne()
+      await claimOne()
     }
     const first = order.indexOf('big.0')
     // Only the 6 one-image jobs queued before it and not yet started ran ahead of it; then its 5 images.
@@ -116,44 +139,44 @@ describe.each(backends)('the scheduling semantics of the %s store', (_name, open
 
   it('a try counts when a worker starts an item, not when it claims it; a clean release uncounts it', async () => {
     const store = await open()
-    const a = account(store, 'a')
-    const id = submit(store, a, 2, 'j')
-    const first = store.claimNextItem()!
+    const a = await account(store, 'a')
+    const id = await submit(store, a, 2, 'j')
+    const first = (await store.claimNextItem())!
     expect([first.index, first.tries]).toEqual([0, 0])
-    expect(store.getJob(id)!.status).toBe('running')
-    expect(store.jobItems(id).map((i) => [i.state, i.tries])).toEqual([['claimed', 0], ['waiting', 0]])
+    expect((await store.getJob(id))!.status).toBe('running')
+    expect((await store.jobItems(id)).map((i) => [i.state, i.tries])).toEqual([['claimed', 0], ['waiting', 0]])
     // A crash while claimed (reading bytes, waiting for the pixel budget): no try.
-    store.resetInterruptedItems()
-    expect(store.jobItems(id).map((i) => [i.state, i.tries])).toEqual([['waiting', 0], ['waiting', 0]])
+    await store.resetInterruptedItems()
+    expect((await store.jobItems(id)).map((i) => [i.state, i.tries])).toEqual([['waiting', 0], ['waiting', 0]])
     // A crash while running: the try stays.
-    store.claimNextItem()
-    expect(store.startItem(id, 0)).toBe(1)
-    store.resetInterruptedItems()
-    expect(store.jobItems(id).map((i) => [i.state, i.tries])).toEqual([['waiting', 1], ['waiting', 0]])
+    await store.claimNextItem()
+    expect(await store.startItem(id, 0)).toBe(1)
+    await store.resetInterruptedItems()
+    expect((await store.jobItems(id)).map((i) => [i.state, i.tries])).toEqual([['waiting', 1], ['waiting', 0]])
     // A clean shutdown gives the run back.
-    expect(store.claimNextItem()!.tries).toBe(1)
-    expect(store.startItem(id, 0)).toBe(2)
-    store.releaseItem(id, 0)
-    expect(store.jobItems(id).map((i) => [i.state, i.tries])).toEqual([['waiting', 1], ['waiting', 0]])
-    expect(store.countWaitingItems()).toBe(2)
+    expect((await store.claimNextItem())!.tries).toBe(1)
+    expect(await store.startItem(id, 0)).toBe(2)
+    await store.releaseItem(id, 0)
+    expect((await store.jobItems(id)).map((i) => [i.state, i.tries])).toEqual([['waiting', 1], ['waiting', 0]])
+    expect(await store.countWaitingItems()).toBe(2)
     // Completing counts down; a finished job keeps no items and takes no late outcome.
-    store.claimNextItem()
-    expect(store.completeItem(id, 0, outcome('j.0'))).toBe(1)
-    store.finishJob(id, { status: 'failed', error: 'Too many redirects fetching http://user:secret@example.com/x', finishedAt: Date.now() })
-    expect(store.jobItems(id)).toEqual([])
-    expect(store.completeItem(id, 1, outcome('j.1'))).toBe(-1)
-    expect(store.claimNextItem()).toBeUndefined()
-    expect(store.getJob(id)!.error).toBe('Too many redirects fetching http://example.com/x')
+    await store.claimNextItem()
+    expect(await store.completeItem(id, 0, outcome('j.0'))).toBe(1)
+    await store.finishJob(id, { status: 'failed', error: 'Too many redirects fetching http://user:secret@example.com/x', finishedAt: Date.now() })
+    expect(await store.jobItems(id)).toEqual([])
+    expect(await store.completeItem(id, 1, outcome('j.1'))).toBe(-1)
+    expect(await store.claimNextItem()).toBeUndefined()
+    expect((await store.getJob(id))!.error).toBe('Too many redirects fetching http://example.com/x')
   })
 
   it('stores no URL credentials in outcomes, results or errors', async () => {
     const store = await open()
-    const id = submit(store, account(store, 'a'), 1, 'p')
-    store.claimNextItem()
-    store.completeItem(id, 0, outcome('p.0', 'Could not fetch https://alice:s3cret@example.com/p.png: refused'))
-    expect(JSON.stringify(store.jobItems(id))).not.toContain('s3cret')
-    store.finishJob(id, { status: 'done', result: [outcome('p.0', 'see http://alice:s3cret@example.com/p.png').item], downloads: [], charge: 0, finishedAt: Date.now() })
-    const job = store.getJob(id)!
+    const id = await submit(store, await account(store, 'a'), 1, 'p')
+    await store.claimNextItem()
+    await store.completeItem(id, 0, outcome('p.0', 'Could not fetch https://alice:s3cret@example.com/p.png: refused'))
+    expect(JSON.stringify(await store.jobItems(id))).not.toContain('s3cret')
+    await store.finishJob(id, { status: 'done', result: [outcome('p.0', 'see http://alice:s3cret@example.com/p.png').item], downloads: [], charge: 0, finishedAt: Date.now() })
+    const job = (await store.getJob(id))!
     expect(JSON.stringify(job)).not.toContain('s3cret')
     expect(JSON.stringify(job)).not.toContain('alice')
     expect(job.result![0]!.error).toBe('see http://example.com/p.png')

@@ -199,15 +199,27 @@ export class PostgresStore implements Store {
       )
       if (spent.rowCount !== 1) return false
       const reserved = spent.rows[0]!.unlimited ? 0 : reserve
+      // The job's turn; the account's row is locked above, so its finish moves one submit at a time.
+      const turn = await db.query<{ tag: number }>(
+        `SELECT greatest((SELECT clock FROM scheduler WHERE id = 1),
+                         coalesce((SELECT finish FROM fair_finish WHERE account_id = $1), 0)) AS tag`,
+        [job.accountId],
+      )
+      const tag = turn.rows[0]!.tag
+      await db.query(
+        `INSERT INTO fair_finish (account_id, finish) VALUES ($1, $2)
+         ON CONFLICT (account_id) DO UPDATE SET finish = excluded.finish`,
+        [job.accountId, tag + job.inputs.length],
+      )
       const { rows } = await db.query<{ seq: number }>(
         `INSERT INTO jobs (id, account_id, status, params, inputs, reserved, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`,
         [job.id, job.accountId, job.status, JSON.stringify(job.params), JSON.stringify(job.inputs), reserved, job.createdAt],
       )
       await db.query(
-        `INSERT INTO items (job_id, idx, account_id, job_seq, state)
-         SELECT $1, g, $2, $3, 'waiting' FROM generate_series(0, $4::int - 1) AS g`,
-        [job.id, job.accountId, rows[0]!.seq, job.inputs.length],
+        `INSERT INTO items (job_id, idx, account_id, job_seq, state, tag)
+         SELECT $1, g, $2, $3, 'waiting', $5 FROM generate_series(0, $4::int - 1) AS g`,
+        [job.id, job.accountId, rows[0]!.seq, job.inputs.length, tag],
       )
       await db.query('SELECT pg_notify($1, $2)', [CHANNEL, 'work'])
       return true
@@ -223,23 +235,21 @@ export class PostgresStore implements Store {
     return this.#tx(async (db) => {
       // The order of Store.claimNextItem; an image whose lease expired (its replica died) is claimable
       // again, its started tries still counted. SKIP LOCKED: replicas claiming at once take different images.
-      const claimed = await db.query<{ job_id: string; idx: number; tries: number }>(
-        `WITH busy AS (
-           SELECT account_id, count(*) AS n FROM items
-           WHERE state IN ('claimed', 'running') AND lease_until > now() GROUP BY account_id
-         ), next AS (
-           SELECT i.job_id, i.idx FROM items i LEFT JOIN busy b ON b.account_id = i.account_id
-           WHERE i.state = 'waiting' OR (i.state IN ('claimed', 'running') AND i.lease_until <= now())
-           ORDER BY coalesce(b.n, 0), i.job_seq, i.idx
-           LIMIT 1 FOR UPDATE OF i SKIP LOCKED
+      const claimed = await db.query<{ job_id: string; idx: number; tries: number; tag: number }>(
+        `WITH next AS (
+           SELECT job_id, idx FROM items
+           WHERE state = 'waiting' OR (state IN ('claimed', 'running') AND lease_until <= now())
+           ORDER BY tag, job_seq, idx
+           LIMIT 1 FOR UPDATE SKIP LOCKED
          )
          UPDATE items SET state = 'claimed', lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond'
          FROM next WHERE items.job_id = next.job_id AND items.idx = next.idx
-         RETURNING items.job_id, items.idx, items.tries`,
+         RETURNING items.job_id, items.idx, items.tries, items.tag`,
         [this.owner, this.#leaseMs],
       )
       const next = claimed.rows[0]
       if (!next) return undefined
+      await db.query('UPDATE scheduler SET clock = greatest(clock, $1) WHERE id = 1', [next.tag])
       const { rows } = await db.query<JobRow>(
         `UPDATE jobs SET status = 'running' WHERE id = $1 AND status IN ('queued', 'running') RETURNING *`,
         [next.job_id],
@@ -293,10 +303,12 @@ export class PostgresStore implements Store {
   }
 
   async resetInterruptedItems(): Promise<void> {
-    // Only what a dead replica left (its leases expired): the live replicas' images are theirs.
+    // Only this replica's claims and what dead replicas left (their leases expired): the live
+    // replicas' images are theirs.
     await this.#pool.query(
       `UPDATE items SET state = 'waiting', lease_owner = NULL, lease_until = NULL
-       WHERE state IN ('claimed', 'running') AND lease_until <= now()`,
+       WHERE state IN ('claimed', 'running') AND (lease_owner = $1 OR lease_until <= now())`,
+      [this.owner],
     )
   }
 
@@ -306,11 +318,11 @@ export class PostgresStore implements Store {
   }
 
   async jobItems(jobId: string): Promise<ItemRecord[]> {
-    const { rows } = await this.#pool.query<{ idx: number; state: ItemRecord['state']; tries: number; outcome: ItemOutcome | null }>(
-      'SELECT idx, state, tries, outcome FROM items WHERE job_id = $1 ORDER BY idx',
+    const { rows } = await this.#pool.query<{ idx: number; state: ItemRecord['state']; tries: number; tag: number; outcome: ItemOutcome | null }>(
+      'SELECT idx, state, tries, tag, outcome FROM items WHERE job_id = $1 ORDER BY idx',
       [jobId],
     )
-    return rows.map((r) => ({ jobId, index: r.idx, state: r.state, tries: r.tries, outcome: r.outcome }))
+    return rows.map((r) => ({ jobId, index: r.idx, state: r.state, tries: r.tries, tag: r.tag, outcome: r.outcome }))
   }
 
   finishJob(id: string, outcome: JobOutcome): Promise<void> {
