@@ -489,8 +489,10 @@ export class BuildSession {
   private toResult(asset: AssetInput, shared: Shared): AssetResult {
     const originalSize = asset.data.byteLength
     const file = normalizeFileName(asset.fileName)
+    // A WebP image gets no `.webp.webp` sibling.
+    const siblings = this.options.webp && kindOf(file) !== 'webp'
     const keep = (error: string | null, webp: Uint8Array | null = null, note: string | null = null): AssetResult => {
-      const sibling = this.options.webp && webp && webp.byteLength < originalSize ? webp : null
+      const sibling = siblings && webp && webp.byteLength < originalSize ? webp : null
       return {
         fileName: asset.fileName,
         data: asset.data,
@@ -509,7 +511,7 @@ export class BuildSession {
     const broken = truncationReason(kindOf(file)!, r.data)
     if (broken) return keep(`the optimized result was unusable (${broken})`, webp)
     if (!this.enoughSavings(originalSize, r.data.byteLength)) return keep(null, webp, 'saved less than minSavings')
-    const sibling = this.options.webp && webp && webp.byteLength < r.data.byteLength ? webp : null
+    const sibling = siblings && webp && webp.byteLength < r.data.byteLength ? webp : null
     return {
       fileName: asset.fileName,
       data: r.data,
