@@ -7,9 +7,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import { parseArgs } from 'node:util'
+import { COMPRESSIONS, DEFAULT_IMAGE_PARAMS, isCompression } from '../contract/params.ts'
 import { copyFileAtomic, writeFileAtomic } from '../core/atomic.ts'
-import { MegaOptimError } from '../client/errors.ts'
-import { resolveOptions, type Compression, type Options } from '../core/options.ts'
+import { MegaOptimError } from '../contract/errors.ts'
+import { resolveOptions, type Options } from '../core/options.ts'
 import { BuildSession, type AssetResult } from '../core/pipeline.ts'
 import { defaultCacheDir } from './cache-dir.ts'
 import { type CliIo, noKeyMessage, processIo } from './shared-client.ts'
@@ -191,9 +192,9 @@ function parseCli(argv: string[], cwd: string): Args | 'help' {
   if (values.out !== undefined && values['in-place']) throw new UsageError('pass either --out <dir> or --in-place, not both')
   if (values.out === undefined && !values['in-place']) throw new UsageError('pass --out <dir> to write elsewhere, or --in-place to overwrite the originals')
   if (values.cache !== undefined && values['no-cache']) throw new UsageError('pass either --cache <dir> or --no-cache, not both')
-  const compression = values.compression ?? 'intelligent'
-  if (!['intelligent', 'ultra', 'lossless'].includes(compression)) {
-    throw new UsageError(`--compression must be intelligent, ultra or lossless, got "${compression}"`)
+  const compression = values.compression ?? DEFAULT_IMAGE_PARAMS.compression
+  if (!isCompression(compression)) {
+    throw new UsageError(`--compression must be ${COMPRESSIONS.join(', ').replace(/, (\w+)$/, ' or $1')}, got "${compression}"`)
   }
   const dir = resolve(cwd, positionals[0]!)
   const out = values.out === undefined ? null : resolve(cwd, values.out)
@@ -207,7 +208,7 @@ function parseCli(argv: string[], cwd: string): Args | 'help' {
     options: {
       ...(values.endpoint !== undefined ? { endpoint: values.endpoint } : {}),
       fallback: values.fallback === true ? 'embedded' : false,
-      compression: compression as Compression,
+      compression,
       webp: values.webp === true,
       keepExif: values['keep-exif'] === true,
       cmykToRgb: values['no-cmyk-to-rgb'] !== true,

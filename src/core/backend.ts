@@ -6,7 +6,7 @@
  * An empty key is no key: a fork's CI has empty secrets, and that must not break its build. A key that
  * cannot be a key (wrong length, spaces, quotes from a copy-paste) is refused here, before any request.
  */
-import { MegaOptimError } from '../client/errors.ts'
+import { MegaOptimError } from '../contract/errors.ts'
 
 export const DEFAULT_ENDPOINT = 'https://api.megaoptim.com/v1'
 
