@@ -79,6 +79,12 @@ describe("fallback: 'embedded'", () => {
     expect((server.stats.requests['POST /v1/optimize'] ?? 0) - before).toBeGreaterThan(0)
   })
 
+  it('an API that cannot be reached: the embedded engine optimizes instead', async () => {
+    const { result, warnings } = await build({ apiKey: rich, endpoint: 'http://127.0.0.1:9/v1', fallback: 'embedded' })
+    expect(result).toMatchObject({ changed: true, report: { error: null } })
+    expect(warnings).toMatch(/the API could not be used \(.*(ECONNREFUSED|connect|network).*\); 1 image goes to the embedded engine/i)
+  }, 120_000)
+
   it('without it, an API out of tokens keeps the original and names the reason', async () => {
     const { result } = await build({ apiKey: broke })
     expect(result).toMatchObject({ changed: false, data: horse })
