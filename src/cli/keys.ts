@@ -1,5 +1,5 @@
 import path from 'node:path'
-import { parse, requiredArg, UsageError, wholeNumberArg } from '../server/cli-args.ts'
+import { parse, requiredArg, UsageError, wholeNumberArg } from './shared-args.ts'
 import { generateApiKey } from '../server/keys.ts'
 import { DuplicateAccountError } from '../server/store/types.ts'
 

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { createMegaOptimServer } from '../server/server.ts'
-import { parse, requiredArg, UsageError, wholeNumberArg } from '../server/cli-args.ts'
+import { parse, requiredArg, UsageError, wholeNumberArg } from './shared-args.ts'
 
 const HELP = `Usage: megaoptim serve --data-dir DIR [options]
 

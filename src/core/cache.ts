@@ -55,6 +55,14 @@ export function cacheKey(contentSha256: string, fingerprint: Record<string, unkn
   return sha256(JSON.stringify({ v: 1, content: contentSha256, options: sorted, identity }))
 }
 
+/**
+ * The key under which bytes this package produced are remembered as its own output: their content alone,
+ * so they are recognised whatever the options or the optimizer of the next run.
+ */
+export function ownOutputKey(contentSha256: string): string {
+  return cacheKey(contentSha256, { ownOutput: true }, 'unplugin-megaoptim')
+}
+
 export interface CacheStats {
   hits: number
   misses: number

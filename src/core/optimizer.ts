@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
-import type { Backend } from './options.ts'
+import type { Backend } from './backend.ts'
 
 export interface RemoteOptimizer {
   /** One outcome per input, in input order; per-item failures never throw. */

@@ -6,20 +6,28 @@ import path from 'node:path'
 import { MegaOptimError, showValue as show } from '../contract/errors.ts'
 import { KIND_BY_EXTENSION } from '../contract/formats.ts'
 import { type Compression, resolveImageParams } from '../contract/params.ts'
+import { selectBackend, type Backend, type Fallback } from './backend.ts'
 
 export type { Compression } from '../contract/params.ts'
+export { DEFAULT_ENDPOINT, Secret, type Backend, type Fallback } from './backend.ts'
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info'
 
-export const DEFAULT_ENDPOINT = 'https://api.megaoptim.com/v1'
 export const DEFAULT_CACHE_DIR = 'node_modules/.cache/unplugin-megaoptim'
 export const DEFAULT_INCLUDE = [`**/*.{${Object.keys(KIND_BY_EXTENSION).join(',')}}`]
 const DAY_MS = 24 * 60 * 60 * 1000
 
 export interface Options {
   /**
+   * Set to `false` to switch the plugin off (e.g. `enabled: process.env.CI === 'true'`): no image is
+   * touched, nothing is started or cached.
+   * @default true
+   */
+  enabled?: boolean
+  /**
    * Your MegaOptim API key. Never logged, never written to the cache or the report.
    * With no key (and no `MEGAOPTIM_API_KEY`), images are optimized in-process by the embedded,
-   * sharp-powered compatible server on 127.0.0.1.
+   * sharp-powered compatible server on 127.0.0.1. An empty key counts as none (a fork's CI has empty
+   * secrets); a key that cannot be one (wrong length, spaces, quotes) stops the build at start.
    * @default process.env.MEGAOPTIM_API_KEY
    */
   apiKey?: string
@@ -29,6 +37,13 @@ export interface Options {
    * @default 'https://api.megaoptim.com/v1'
    */
   endpoint?: string
+  /**
+   * `'embedded'`: when the API cannot be reached, is down, or the account is out of tokens, the images
+   * it could not do are optimized by the embedded engine instead (cached under the engine's identity,
+   * so a later build asks the API again). `false`: they keep their original bytes.
+   * @default false
+   */
+  fallback?: Fallback
   /**
    * Which emitted files to optimize: picomatch globs matched against the output path relative to the
    * output directory (e.g. `assets/hero-3fa1.png`), case-insensitive.
@@ -123,15 +138,14 @@ export interface Options {
   logLevel?: LogLevel
 }
 
-/** Where images are optimized. */
-export type Backend =
-  | { kind: 'remote'; endpoint: string; apiKey: Secret; hosted: boolean }
-  | { kind: 'embedded' }
-
 export type MinSavings = { unit: 'bytes'; value: number } | { unit: 'percent'; value: number }
 
 export interface ResolvedOptions {
+  enabled: boolean
   backend: Backend
+  /** Why the embedded engine is used, for the one line printed when it starts. */
+  embeddedReason: string
+  fallback: Fallback
   include: string[]
   exclude: string[]
   compression: Compression
@@ -162,26 +176,6 @@ export interface ResolveContext {
   cwd?: string
 }
 
-/** Holds the API key so that logging, `JSON.stringify` or `util.inspect` of resolved options never shows it. */
-export class Secret {
-  readonly #value: string
-  constructor(value: string) {
-    this.#value = value
-  }
-  reveal(): string {
-    return this.#value
-  }
-  toString(): string {
-    return '[redacted]'
-  }
-  toJSON(): string {
-    return '[redacted]'
-  }
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
-    return '[redacted]'
-  }
-}
-
 export class OptionsError extends MegaOptimError {
   override name = 'OptionsError'
   constructor(message: string) {
@@ -190,7 +184,7 @@ export class OptionsError extends MegaOptimError {
 }
 
 const KNOWN = new Set<keyof Options>([
-  'apiKey', 'endpoint', 'include', 'exclude', 'compression', 'webp', 'keepExif', 'cmykToRgb', 'maxWidth',
+  'apiKey', 'endpoint', 'enabled', 'fallback', 'include', 'exclude', 'compression', 'webp', 'keepExif', 'cmykToRgb', 'maxWidth',
   'maxHeight', 'minSize', 'minSavings', 'cache', 'cacheMaxAge', 'report', 'failOnError', 'concurrency',
   'rateLimit', 'logLevel',
 ])
@@ -254,26 +248,6 @@ function endpointUrl(value: unknown): string {
   return url.href.replace(/\/+$/, '')
 }
 
-function backend(options: Options, env: Record<string, string | undefined>): Backend {
-  if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey.trim() === '')) {
-    // Never echo what could be a key.
-    fail('apiKey', 'a non-empty string', typeof options.apiKey === 'string' ? '' : typeof options.apiKey)
-  }
-  const apiKey = options.apiKey?.trim() || env.MEGAOPTIM_API_KEY?.trim() || undefined
-  const endpoint = options.endpoint === undefined ? undefined : endpointUrl(options.endpoint)
-  if (!apiKey) {
-    if (endpoint !== undefined) {
-      throw new OptionsError(
-        `[megaoptim] endpoint ${show(endpoint)} needs an API key: set apiKey or MEGAOPTIM_API_KEY, ` +
-          'or remove endpoint to optimize with the embedded engine',
-      )
-    }
-    return { kind: 'embedded' }
-  }
-  const resolved = endpoint ?? DEFAULT_ENDPOINT
-  return { kind: 'remote', endpoint: resolved, apiKey: new Secret(apiKey), hosted: resolved === DEFAULT_ENDPOINT }
-}
-
 /** Validates `options` and fills in defaults. Pure: reads only its arguments and never mutates them. */
 export function resolveOptions(options: Options = {}, context: ResolveContext = {}): ResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -311,8 +285,19 @@ export function resolveOptions(options: Options = {}, context: ResolveContext = 
   else if (typeof options.report === 'string' && options.report.trim() !== '') report = path.resolve(cwd, options.report)
   else fail('report', 'a file path or false', options.report)
 
+  const fallback = options.fallback ?? false
+  if (fallback !== false && fallback !== 'embedded') fail('fallback', '"embedded" or false', options.fallback)
+  const choice = selectBackend({
+    apiKey: options.apiKey,
+    ...(options.endpoint === undefined ? {} : { endpoint: endpointUrl(options.endpoint) }),
+    env,
+  })
+
   return {
-    backend: backend(options, env),
+    enabled: bool('enabled', options.enabled, true),
+    backend: choice.backend,
+    embeddedReason: choice.embeddedReason,
+    fallback,
     include: globs('include', options.include, DEFAULT_INCLUDE),
     exclude: globs('exclude', options.exclude, []),
     ...image,

@@ -10,11 +10,11 @@ import { existsSync } from 'node:fs'
 import PQueue from 'p-queue'
 import { MegaOptimError } from '../client/errors.ts'
 import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
-import { cacheKey, ImageCache, sha256, type CachedOutcome } from './cache.ts'
+import { cacheKey, ImageCache, ownOutputKey, sha256, type CachedOutcome } from './cache.ts'
 import { kindFromName, type ImageKind } from '../contract/formats.ts'
 import { createFilter, normalizeFileName, type FileFilter } from './filter.ts'
 import { backendIdentity, backendLabel, openOptimizer, type RemoteOptimizer } from './optimizer.ts'
-import type { ResolvedOptions } from './options.ts'
+import type { Backend, ResolvedOptions } from './options.ts'
 import {
   consoleLogger,
   formatFailures,
@@ -75,6 +75,21 @@ const inFlight = new Map<string, Promise<Shared>>()
 /** Error codes that say the image itself is the problem: worth remembering, not worth sending again. */
 const PERMANENT_ITEM_ERRORS = new Set(['MEGAOPTIM_UNSUPPORTED_INPUT'])
 
+/** With `fallback: 'embedded'`: the API could not be reached, was down or out of tokens. A bad key is not one. */
+const API_UNAVAILABLE = new Set([
+  'MEGAOPTIM_NETWORK', 'MEGAOPTIM_TIMEOUT', 'MEGAOPTIM_DEADLINE', 'MEGAOPTIM_SERVER', 'MEGAOPTIM_JOB_FAILED',
+  'MEGAOPTIM_INVALID_RESPONSE', 'MEGAOPTIM_DOWNLOAD', 'MEGAOPTIM_RATE_LIMITED', 'MEGAOPTIM_TOKENS_EXHAUSTED',
+])
+
+function apiUnavailable(outcome: OptimizeOutcome | undefined): boolean {
+  if (outcome?.status !== 'failed') return false
+  const { code, apiCode } = outcome.error
+  return API_UNAVAILABLE.has(code) || (code === 'MEGAOPTIM_CIRCUIT_OPEN' && apiCode === 455)
+}
+
+/** Why a result that is not kept says so; the marker of bytes this package produced. */
+const OWN_OUTPUT_NOTE = 'already optimized by megaoptim (its own output)'
+
 export class BuildError extends MegaOptimError {
   override name = 'MegaOptimBuildError'
   constructor(message: string) {
@@ -110,6 +125,10 @@ export class BuildSession {
   private readonly progress: Progress
   private readonly files: FileReport[] = []
   private optimizer: Promise<RemoteOptimizer> | null = null
+  /** With `fallback: 'embedded'`, the embedded engine, started only when the API fails. */
+  private fallbackOptimizer: Promise<RemoteOptimizer> | null = null
+  /** The fallback's identity in cache keys: what it produces is never taken for the API's work. */
+  private fallbackIdentity = backendIdentity({ kind: 'embedded' })
   private tokensUsed = 0
   /** Advances the progress line as the client reports each image done. */
   private remoteTick: ((label: string) => void) | null = null
@@ -230,13 +249,12 @@ export class BuildSession {
     this.progress.clear()
     let requests = 0
     let tokensLeft: number | null = null
-    if (this.optimizer) {
-      const optimizer = await this.optimizer.catch(() => null)
-      if (optimizer) {
-        requests = optimizer.requests()
-        tokensLeft = optimizer.tokensLeft()
-        await optimizer.close().catch((error: unknown) => this.logger.warn(`could not stop the optimizer cleanly: ${message(error)}`))
-      }
+    for (const [which, pending] of [['primary', this.optimizer], ['fallback', this.fallbackOptimizer]] as const) {
+      const optimizer = await pending?.catch(() => null)
+      if (!optimizer) continue
+      requests += optimizer.requests()
+      if (which === 'primary') tokensLeft = optimizer.tokensLeft()
+      await optimizer.close().catch((error: unknown) => this.logger.warn(`could not stop the optimizer cleanly: ${message(error)}`))
     }
     const report = summarize(backendLabel(this.options.backend), this.files, { requests, tokensUsed: this.tokensUsed, tokensLeft })
     if (report.totals.files > 0) this.logger.info(formatTable(report))
@@ -270,23 +288,28 @@ export class BuildSession {
   private async loadIdentity(): Promise<void> {
     if (this.identityKnown) return
     this.identityKnown = true
-    if (this.options.backend.kind !== 'embedded' || !this.cache) return
+    const primary = this.options.backend.kind === 'embedded'
+    if ((!primary && this.options.fallback !== 'embedded') || !this.cache) return
     const note = await this.cache.readNote(ENGINE_NOTE)
-    if (typeof note?.engine === 'string') this.identity = backendIdentity(this.options.backend, note.engine)
+    if (typeof note?.engine !== 'string') return
+    const identity = backendIdentity({ kind: 'embedded' }, note.engine)
+    if (primary) this.identity = identity
+    else this.fallbackIdentity = identity
   }
 
   /**
    * After the embedded server answered: if its engine is not the one the cache last saw, this build's
    * results are stored under the new identity, and the next build looks them up there.
    */
-  private async refreshIdentity(optimizer: RemoteOptimizer): Promise<void> {
-    if (this.options.backend.kind !== 'embedded' || !this.cache) return
+  private async refreshIdentity(optimizer: RemoteOptimizer, fallback = false): Promise<void> {
+    if ((!fallback && this.options.backend.kind !== 'embedded') || !this.cache) return
     const engine = await optimizer.engineVersion()
     if (!engine) return
-    const identity = backendIdentity(this.options.backend, engine)
-    if (identity === this.identity) return
-    this.identity = identity
-    await this.cache.writeNote(ENGINE_NOTE, { engine, package: backendIdentity(this.options.backend) }).catch(() => {})
+    const identity = backendIdentity({ kind: 'embedded' }, engine)
+    if (identity === (fallback ? this.fallbackIdentity : this.identity)) return
+    if (fallback) this.fallbackIdentity = identity
+    else this.identity = identity
+    await this.cache.writeNote(ENGINE_NOTE, { engine, package: backendIdentity({ kind: 'embedded' }) }).catch(() => {})
   }
 
   private async resolveMisses(misses: Miss[], tick: (label: string) => void): Promise<void> {
@@ -295,7 +318,10 @@ export class BuildSession {
     const local = new PQueue({ concurrency: LOCAL_CONCURRENCY })
     await local.addAll(
       misses.map((miss) => async () => {
-        const hit = this.cache ? await this.cache.get(miss.key).catch(() => null) : null
+        // Bytes this package produced (an in-place run met again) are never sent twice, whatever the settings.
+        const hit = this.cache
+          ? ((await this.cache.get(miss.key).catch(() => null)) ?? (await this.cache.get(ownOutputKey(miss.contentHash)).catch(() => null)))
+          : null
         if (hit) {
           tick(`${baseName(miss.asset.fileName)} from cache`)
           miss.settle({ result: hit, cached: true, fresh: false })
@@ -309,7 +335,8 @@ export class BuildSession {
     )
     if (remote.length === 0) return
 
-    let outcomes: OptimizeOutcome[]
+    let outcomes: OptimizeOutcome[] = []
+    let thrown: string | null = null
     this.remoteTick = tick
     try {
       const optimizer = await this.openOptimizer()
@@ -319,19 +346,56 @@ export class BuildSession {
       )
       await this.refreshIdentity(optimizer)
     } catch (error) {
-      this.remoteTick = null
-      const reason = message(error)
-      for (const miss of remote) miss.settle({ result: { outcome: 'failed', reason }, cached: false, fresh: false })
-      return
+      thrown = message(error)
     }
+    const canFallBack = this.options.fallback === 'embedded' && this.options.backend.kind === 'remote'
+    const rescued = canFallBack ? remote.filter((_, index) => thrown !== null || apiUnavailable(outcomes[index])) : []
     await Promise.all(
       remote.map(async (miss, index) => {
-        const outcome = outcomes[index]
+        if (rescued.includes(miss)) return
+        if (thrown !== null) return miss.settle({ result: { outcome: 'failed', reason: thrown }, cached: false, fresh: false })
         const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.identity)
-        miss.settle(await this.store(key, miss.asset, outcome))
+        miss.settle(await this.store(key, miss.asset, outcomes[index]))
       }),
     )
+    if (rescued.length) {
+      const first = outcomes[remote.indexOf(rescued[0]!)]
+      const reason = thrown ?? (first?.status === 'failed' ? withoutName(first.error.message, first.name) : 'the API failed')
+      await this.fallBack(rescued, reason)
+    }
     this.remoteTick = null
+  }
+
+  /**
+   * `fallback: 'embedded'`: the images the API could not do go to the embedded engine. Their results are
+   * cached under the engine's identity, never the API's, so a later build asks the API again.
+   */
+  private async fallBack(misses: Miss[], reason: string): Promise<void> {
+    this.logger.warn(`the API could not be used (${reason}); ${misses.length} ${misses.length === 1 ? 'image goes' : 'images go'} to the embedded engine instead (fallback: 'embedded')`)
+    await this.loadIdentity()
+    const todo: Miss[] = []
+    for (const miss of misses) {
+      const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.fallbackIdentity)
+      const hit = this.cache ? await this.cache.get(key).catch(() => null) : null
+      if (hit) miss.settle({ result: hit, cached: true, fresh: false })
+      else todo.push(miss)
+    }
+    if (todo.length === 0) return
+    try {
+      this.fallbackOptimizer ??= this.open({ kind: 'embedded' }, null)
+      const optimizer = await this.fallbackOptimizer
+      const outcomes = await optimizer.optimize(todo.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })), this.params())
+      await this.refreshIdentity(optimizer, true)
+      await Promise.all(
+        todo.map(async (miss, index) => {
+          const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.fallbackIdentity)
+          miss.settle(await this.store(key, miss.asset, outcomes[index], false))
+        }),
+      )
+    } catch (error) {
+      const failed = `${reason}; the embedded fallback failed too: ${message(error)}`
+      for (const miss of todo) miss.settle({ result: { outcome: 'failed', reason: failed }, cached: false, fresh: false })
+    }
   }
 
   private async svg(key: string, asset: AssetInput): Promise<Shared> {
@@ -339,6 +403,7 @@ export class BuildSession {
     try {
       const data = await optimizeSvg(asset.data)
       result = data ? { outcome: 'optimized', data, webp: null } : { outcome: 'no-gain', webp: null }
+      if (data) await this.rememberOwnOutput(data, null)
     } catch (error) {
       // svgo's parse errors quote the markup around the problem: keep the report readable.
       result = { outcome: 'unprocessable', reason: `svgo could not parse it: ${message(error).split('\n')[0]!.slice(0, 200)}` }
@@ -348,16 +413,17 @@ export class BuildSession {
   }
 
   /** Turns a client outcome into a shared one, caching what is final (never transient failures). */
-  private async store(key: string, asset: AssetInput, outcome: OptimizeOutcome | undefined): Promise<Shared> {
+  private async store(key: string, asset: AssetInput, outcome: OptimizeOutcome | undefined, paid = true): Promise<Shared> {
     if (!outcome) return { result: { outcome: 'failed', reason: 'the client returned no outcome for it' }, cached: false, fresh: false }
     let result: CachedOutcome
     if (outcome.status === 'optimized') {
-      this.tokensUsed++
+      if (paid) this.tokensUsed++
       // A result cut short in transit or by a faulty server is not remembered: the next build asks again.
       const broken = truncationReason(kindFromName(normalizeFileName(asset.fileName))!, outcome.data)
       if (broken) return { result: { outcome: 'failed', reason: `the optimized result was unusable (${broken})` }, cached: false, fresh: false }
       const smaller = outcome.data.byteLength > 0 && outcome.data.byteLength < asset.data.byteLength
       result = smaller ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp } : { outcome: 'no-gain', webp: outcome.webp }
+      if (smaller) await this.rememberOwnOutput(outcome.data, outcome.webp)
     } else if (outcome.status === 'no-gain') {
       // A compatible server may say why (`reason`); the hosted API never does.
       const reason = (outcome as { reason?: unknown }).reason
@@ -380,6 +446,15 @@ export class BuildSession {
     }
   }
 
+  /**
+   * Marks bytes this package produced, under a key of their content alone: met again (an in-place CLI
+   * run, an optimized image copied back into the sources), they are kept as they are, never re-encoded.
+   */
+  private async rememberOwnOutput(data: Uint8Array, webp: Uint8Array | null): Promise<void> {
+    await this.remember(ownOutputKey(sha256(data)), webp ? { outcome: 'no-gain', webp, reason: OWN_OUTPUT_NOTE } : { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
+    if (webp) await this.remember(ownOutputKey(sha256(webp)), { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
+  }
+
   private params(): OptimizeParams {
     const o = this.options
     return {
@@ -393,24 +468,32 @@ export class BuildSession {
   }
 
   private openOptimizer(): Promise<RemoteOptimizer> {
-    this.optimizer ??= openOptimizer({
-      backend: this.options.backend,
+    this.optimizer ??= this.open(this.options.backend, this.options.embeddedReason)
+    return this.optimizer
+  }
+
+  /** `why` the embedded engine is the backend, or null when it is the fallback (which says so itself). */
+  private open(backend: Backend, why: string | null): Promise<RemoteOptimizer> {
+    return openOptimizer({
+      backend,
       concurrency: this.options.concurrency,
       rateLimit: this.options.rateLimit,
       onEvent: (event: ClientEvent) => {
         if (event.type === 'done') this.remoteTick?.(`${event.name} ${event.outcome === 'optimized' ? 'optimized' : event.outcome === 'no-gain' ? 'kept' : 'failed'}`)
       },
-      onEmbeddedStart: (endpoint) =>
-        this.logger.info(`no API key: optimizing with the embedded engine at ${endpoint} (set MEGAOPTIM_API_KEY to use the MegaOptim API)`),
+      onEmbeddedStart: (endpoint) => {
+        if (why) this.logger.info(`${why}: optimizing with the embedded engine at ${endpoint} (set MEGAOPTIM_API_KEY to use the MegaOptim API)`)
+      },
     })
-    return this.optimizer
   }
 
   private toResult(asset: AssetInput, shared: Shared): AssetResult {
     const originalSize = asset.data.byteLength
     const file = normalizeFileName(asset.fileName)
+    // A WebP image gets no `.webp.webp` sibling.
+    const siblings = this.options.webp && kindFromName(file) !== 'webp'
     const keep = (error: string | null, webp: Uint8Array | null = null, note: string | null = null): AssetResult => {
-      const sibling = this.options.webp && webp && webp.byteLength < originalSize ? webp : null
+      const sibling = siblings && webp && webp.byteLength < originalSize ? webp : null
       return {
         fileName: asset.fileName,
         data: asset.data,
@@ -429,7 +512,7 @@ export class BuildSession {
     const broken = truncationReason(kindFromName(file)!, r.data)
     if (broken) return keep(`the optimized result was unusable (${broken})`, webp)
     if (!this.enoughSavings(originalSize, r.data.byteLength)) return keep(null, webp, 'saved less than minSavings')
-    const sibling = this.options.webp && webp && webp.byteLength < r.data.byteLength ? webp : null
+    const sibling = siblings && webp && webp.byteLength < r.data.byteLength ? webp : null
     return {
       fileName: asset.fileName,
       data: r.data,

@@ -44,6 +44,8 @@ function environmentConfig(context: unknown, fallback: ResolvedConfig): Resolved
 
 export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (rawOptions = {}) => {
   const options = resolveOptions(rawOptions, { env: process.env, cwd: process.cwd() })
+  // Switched off: no hook at all, so nothing is read, started or cached.
+  if (!options.enabled) return { name: PLUGIN_NAME }
 
   // Vite: relative `cache`/`report` paths follow the project root, which is known only once resolved.
   let viteConfig: ResolvedConfig | undefined

@@ -4,6 +4,7 @@
  */
 import type { LogLevel } from './options.ts'
 import { writeFileAtomic } from './atomic.ts'
+import { toReportJson } from './report-json.ts'
 
 export interface Logger {
   info(message: string): void
@@ -151,9 +152,9 @@ export function formatFailures(report: BuildReport): string | null {
   return lines.join('\n')
 }
 
-/** The JSON report. Only names, sizes and reasons: no key, no endpoint credentials. */
+/** The JSON report, in the one schema of `report-json.ts`. */
 export async function writeJsonReport(file: string, report: BuildReport): Promise<void> {
-  await writeFileAtomic(file, `${JSON.stringify(report, null, 2)}\n`)
+  await writeFileAtomic(file, `${JSON.stringify(toReportJson(report), null, 2)}\n`)
 }
 
 /** A single, rewritten progress line on an interactive terminal; silent elsewhere (CI logs stay clean). */

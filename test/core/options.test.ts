@@ -59,10 +59,10 @@ describe('resolveOptions', () => {
     expect(() => resolveOptions({ maxwidth: 3 } as never)).toThrow(/unknown option "maxwidth"; known options: apiKey, endpoint/)
   })
 
-  it('needs a key for a custom endpoint and says how to get one or drop it', () => {
-    expect(() => resolveOptions({ endpoint: 'http://127.0.0.1:9000/v1' }, { env: {} })).toThrow(
-      '[megaoptim] endpoint "http://127.0.0.1:9000/v1" needs an API key: set apiKey or MEGAOPTIM_API_KEY, or remove endpoint to optimize with the embedded engine',
-    )
+  it('a custom endpoint without a key does not break the build: the embedded engine, and a note why', () => {
+    const resolved = resolveOptions({ endpoint: 'http://127.0.0.1:9000/v1' }, { env: {} })
+    expect(resolved.backend).toEqual({ kind: 'embedded' })
+    expect(resolved.embeddedReason).toBe('no API key (http://127.0.0.1:9000/v1 needs one, so it is not used)')
   })
 
   it('picks the backend from apiKey, MEGAOPTIM_API_KEY and endpoint', () => {

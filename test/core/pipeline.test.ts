@@ -10,7 +10,7 @@ import { cacheKey, ImageCache, sha256 } from '../../src/core/cache.ts'
 import { backendIdentity } from '../../src/core/optimizer.ts'
 import { resolveOptions, type Options } from '../../src/core/options.ts'
 import { BuildError, BuildSession } from '../../src/core/pipeline.ts'
-import type { BuildReport } from '../../src/core/report.ts'
+import type { ReportJson } from '../../src/core/report-json.ts'
 
 const images = path.resolve('test/fixtures/app/src/images')
 const tmpRoot = path.resolve('test/.tmp')
@@ -61,14 +61,17 @@ describe('BuildSession', () => {
     expect(svg!.changed).toBe(true)
     expect(svg!.webp).toBeNull()
     await s.finish()
-    const report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as BuildReport
-    expect(Object.keys(report.totals)).toEqual(expect.arrayContaining(['files', 'originalBytes', 'optimizedBytes', 'cacheHits', 'requests', 'tokensUsed']))
+    const report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as ReportJson
+    expect(Object.keys(report.totals)).toEqual(expect.arrayContaining(['files', 'originalBytes', 'optimizedBytes', 'cacheHits', 'requests', 'tokensUsed', 'tokensLeft']))
+    expect(report.version).toBe(1)
+    // The account is unlimited: the API says -1, the report says null.
+    expect(report.totals.tokensLeft).toBeNull()
     expect(report.totals).toMatchObject({ files: 2, cacheHits: 0, tokensUsed: 1, originalBytes: horse.byteLength + badge.byteLength })
     expect(report.totals.requests).toBeGreaterThan(0)
     for (const file of report.files) {
-      expect(Object.keys(file)).toEqual(expect.arrayContaining(['file', 'originalSize', 'optimizedSize', 'cached', 'webpSize', 'error']))
+      expect(Object.keys(file)).toEqual(expect.arrayContaining(['file', 'status', 'originalBytes', 'optimizedBytes', 'cached', 'webpBytes', 'error', 'note']))
     }
-    expect(report.files.find((f) => f.file === 'assets/horse.png')).toMatchObject({ webpSize: png!.webp!.byteLength, error: null, cached: false })
+    expect(report.files.find((f) => f.file === 'assets/horse.png')).toMatchObject({ status: 'optimized', webpBytes: png!.webp!.byteLength, error: null, cached: false })
     expect(JSON.stringify(report)).not.toContain(apiKey)
   })
 

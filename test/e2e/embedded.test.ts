@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import type { BuildReport } from '../../src/core/report.ts'
+import type { ReportJson } from '../../src/core/report-json.ts'
 import { startApiServer } from './api-server.ts'
 import { checkImages, cleanTmp, prepareApp } from './harness.ts'
 
@@ -39,7 +39,7 @@ describe('no API key: the embedded default', () => {
     // Positive controls: the detection below does see the server and sharp when they are there.
     expect(first.sharpLoaded).toBe(true)
     expect(first.serverLoaded).toBe(true)
-    const cold = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as BuildReport
+    const cold = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
     expect(cold.backend).toBe('embedded')
     expect(cold.totals.requests).toBeGreaterThan(0)
     expect(cold.totals.optimizedBytes).toBeLessThan(cold.totals.originalBytes)
@@ -49,7 +49,7 @@ describe('no API key: the embedded default', () => {
     expect(second.infos.some((line) => /embedded engine/.test(line))).toBe(false)
     expect(second.sharpLoaded).toBe(false)
     expect(second.serverLoaded).toBe(false)
-    const warm = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as BuildReport
+    const warm = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
     expect(warm.totals).toMatchObject({ requests: 0, tokensUsed: 0, cacheHits: cold.totals.files, optimizedBytes: cold.totals.optimizedBytes })
   })
 
@@ -61,7 +61,7 @@ describe('no API key: the embedded default', () => {
       expect(result.sharpLoaded).toBe(false)
       expect(result.serverLoaded).toBe(false)
       expect(result.infos.some((line) => /embedded/.test(line))).toBe(false)
-      const report = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as BuildReport
+      const report = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
       expect(report.backend).toBe('self-hosted')
       expect(report.totals.requests).toBeGreaterThan(0)
       expect(report.totals.optimizedBytes).toBeLessThan(report.totals.originalBytes)

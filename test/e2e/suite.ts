@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { MegaOptimServerHandle } from '../../src/server.ts'
 import { startApiServer } from './api-server.ts'
-import type { BuildReport } from '../../src/core/report.ts'
+import type { ReportJson } from '../../src/core/report-json.ts'
 import { FIXTURE, buildWith, checkImages, cleanTmp, checkReferences, fileTree, prepareApp, SOURCE_IMAGES, withoutHashes, type BundlerName } from './harness.ts'
 
 /** Emitted images that are markup, optimized locally with svgo (never sent, so never failed by the API). */
@@ -29,7 +29,7 @@ export function bundlerSuite(bundler: BundlerName): void {
       await server?.close()
     })
 
-    const readReport = async (root: string): Promise<BuildReport> => JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as BuildReport
+    const readReport = async (root: string): Promise<ReportJson> => JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
 
     /** Output images byte-identical to their sources, by output path. */
     async function untouched(root: string, outDir: string): Promise<string[]> {
@@ -84,8 +84,8 @@ export function bundlerSuite(bundler: BundlerName): void {
           expect(tree).toContain(image)
           expect((await sharp(path.join(first.outDir, sibling)).metadata()).format).toBe('webp')
           const row = report.files.find((f) => f.file === image)
-          expect(row?.webpSize).toBe((await readFile(path.join(first.outDir, sibling))).byteLength)
-          expect(row!.webpSize!).toBeLessThan(row!.optimizedSize)
+          expect(row?.webpBytes).toBe((await readFile(path.join(first.outDir, sibling))).byteLength)
+          expect(row!.webpBytes!).toBeLessThan(row!.optimizedBytes)
         }
 
         // The report adds up and agrees with the server.
@@ -121,10 +121,10 @@ export function bundlerSuite(bundler: BundlerName): void {
       expect((await readFile(path.join(out.outDir, broken!))).equals(original)).toBe(true)
       const report = await readReport(root)
       const row = report.files.find((f) => f.file === broken)
-      expect(row).toMatchObject({ originalSize: original.byteLength, optimizedSize: original.byteLength })
+      expect(row).toMatchObject({ originalBytes: original.byteLength, optimizedBytes: original.byteLength })
       expect(row?.error).toBeTruthy()
       // The other images are still optimized.
-      expect(report.files.find((f) => f.file.includes('horse'))?.optimizedSize).toBeLessThan(report.files.find((f) => f.file.includes('horse'))!.originalSize)
+      expect(report.files.find((f) => f.file.includes('horse'))?.optimizedBytes).toBeLessThan(report.files.find((f) => f.file.includes('horse'))!.originalBytes)
       expect(out.warnings.join('\n')).toContain(broken!)
     })
 
@@ -141,7 +141,7 @@ export function bundlerSuite(bundler: BundlerName): void {
       expect(warning).toMatch(/API key/)
       expect(warning).not.toContain(badKey)
       const report = await readReport(root)
-      expect(report.files.filter((f) => !isSvg(f.file)).every((f) => f.error && f.optimizedSize === f.originalSize)).toBe(true)
+      expect(report.files.filter((f) => !isSvg(f.file)).every((f) => f.error && f.optimizedBytes === f.originalBytes)).toBe(true)
       expect(JSON.stringify(report)).not.toContain(badKey)
     })
 

@@ -138,15 +138,22 @@ const toDownload = (r: DownloadRow): DownloadRecord => ({
   expiresAt: r.expires_at,
 })
 
-/** better-sqlite3 is native: load it only when a data dir is used, with a hint when it is missing. */
-async function loadDatabase(): Promise<typeof BetterSqlite3> {
+/**
+ * better-sqlite3 is native and an optional peer dependency (a plugin user compiles nothing): it is loaded
+ * only when a data dir is used, and what is wrong is said in one line, with the command that fixes it.
+ */
+export async function loadDatabase(load: () => Promise<{ default: typeof BetterSqlite3 }> = () => import('better-sqlite3')): Promise<typeof BetterSqlite3> {
   try {
-    return (await import('better-sqlite3')).default
+    return (await load()).default
   } catch (error) {
-    throw new Error(
-      `The SQLite store needs better-sqlite3@12 (${(error as Error).message}); run "npm install better-sqlite3@12".`,
-      { cause: error },
-    )
+    const code = (error as { code?: unknown }).code
+    const missing = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /better-sqlite3/.test((error as Error).message)
+    const message = missing
+      ? 'better-sqlite3 is not installed: --data-dir keeps its data in SQLite through it, an optional peer dependency. ' +
+        'Install it beside unplugin-megaoptim: npm install better-sqlite3@12'
+      : `better-sqlite3 is installed but its native part could not be loaded (${String((error as Error).message).split('\n')[0]}). ` +
+        'Rebuild it for this Node version: npm rebuild better-sqlite3 (building from source needs python and a C++ compiler).'
+    throw new Error(message, { cause: error })
   }
 }
 
