@@ -28,6 +28,8 @@ export interface JobContext {
   opts: ResolvedClientOptions
   params: ResolvedParams
   deadlineAt: number
+  /** When the deadline started counting, for messages. */
+  startedAt: number
   signal?: AbortSignal
 }
 
@@ -96,8 +98,8 @@ async function submitAndWait(
   ctx: JobContext,
 ): Promise<unknown[]> {
   const { scheduler, opts, http } = ctx
-  const runCtx = { signal: ctx.signal, deadlineAt: ctx.deadlineAt, files: names, path: '/optimize' }
-  const submitted = await scheduler.run('optimize', runCtx, (signal, onWire) =>
+  const runCtx = { signal: ctx.signal, deadlineAt: ctx.deadlineAt, startedAt: ctx.startedAt, files: names, path: '/optimize' }
+  const submitted = await scheduler.run('optimize', runCtx, (signal, onWire, timeLeftMs) =>
     callApi(http, {
       onWire,
       kind: 'optimize',
@@ -105,7 +107,7 @@ async function submitAndWait(
       method: 'POST',
       // Built per attempt: a FormData is consumed by sending it.
       body: buildForm(kind, items, bytes, ctx.params),
-      timeoutMs: opts.requestTimeout,
+      timeoutMs: Math.min(opts.requestTimeout, timeLeftMs),
       signal,
       files: names,
     }),
@@ -121,14 +123,14 @@ async function submitAndWait(
   for (;;) {
     const remainingS = Math.ceil((ctx.deadlineAt - Date.now()) / 1000)
     const wait = Math.max(1, Math.min(opts.pollTimeoutSeconds, remainingS))
-    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire) =>
+    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire, timeLeftMs) =>
       callApi(http, {
         onWire,
         kind: 'result',
         path: `${path}?timeout=${wait}`,
         method: 'POST',
         // The server may hold the request for `wait` seconds before answering.
-        timeoutMs: wait * 1000 + opts.requestTimeout,
+        timeoutMs: Math.min(wait * 1000 + opts.requestTimeout, timeLeftMs),
         signal,
         files: names,
       }),
@@ -204,7 +206,9 @@ async function download(ctx: JobContext, spec: DownloadSpec): Promise<Uint8Array
       return await ctx.downloads.add(
         () => {
           scheduler.stats.downloads = (scheduler.stats.downloads ?? 0) + 1
-          return downloadVerified(ctx.dispatcher, spec, opts.requestTimeout, ctx.signal)
+          // Bounded by the deadline too, yet long enough to fetch a result that finished just before it.
+          const timeoutMs = Math.min(opts.requestTimeout, Math.max(1000, ctx.deadlineAt - Date.now()))
+          return downloadVerified(ctx.dispatcher, spec, timeoutMs, ctx.signal)
         },
         { signal: ctx.signal },
       )

@@ -5,6 +5,7 @@
  */
 import { CircuitBreaker } from './breaker.ts'
 import { CircuitOpenError, type MegaOptimError, RateLimitError, TimeoutError, isMegaOptimError } from './errors.ts'
+import { seconds } from './duration.ts'
 import type { EndpointKind } from './http.ts'
 import type { ResolvedClientOptions } from './options.ts'
 import { EndpointLimiter } from './rate-limiter.ts'
@@ -13,8 +14,10 @@ import type { ClientEvent, ClientStats } from './types.ts'
 export interface RunContext {
   /** The caller's signal: its abort is rethrown as is. */
   signal?: AbortSignal
-  /** Epoch ms after which nothing new is started. */
+  /** Epoch ms after which nothing new is started and requests in flight are cut. */
   deadlineAt: number
+  /** Epoch ms the deadline counts from, for messages ("no answer within 120 s"). */
+  startedAt: number
   /** Files the request is about, for events and messages. */
   files: string[]
   /** The path shown in events, e.g. `/optimize`. */
@@ -55,13 +58,23 @@ export class Scheduler {
    * Run `send` (one HTTP attempt) under the endpoint's limit, retrying what is retryable.
    * Throws the last MegaOptimError, a CircuitOpenError, a deadline TimeoutError, or the caller's abort reason.
    */
-  async run<T>(kind: EndpointKind, ctx: RunContext, send: (signal: AbortSignal | undefined, onWire: () => void) => Promise<T>): Promise<T> {
+  async run<T>(
+    kind: EndpointKind,
+    ctx: RunContext,
+    send: (signal: AbortSignal | undefined, onWire: () => void, timeLeftMs: number) => Promise<T>,
+  ): Promise<T> {
     const limiter = this.#limiters[kind]
+    const firstAt = Date.now()
+    // The last error, told with the real count and span of the attempts (never an option's name).
+    const tried = (error: MegaOptimError, attempts: number): MegaOptimError => {
+      if (attempts > 1) error.message += ` (tried ${attempts} times over ${seconds(Date.now() - firstAt)})`
+      return error
+    }
     for (let attempt = 1; ; attempt++) {
       ctx.signal?.throwIfAborted()
       this.breaker.check(kind)
       const remaining = ctx.deadlineAt - Date.now()
-      if (remaining <= 0) throw deadlineError(ctx)
+      if (remaining <= 0) throw tried(deadlineError(ctx), attempt - 1)
       const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), AbortSignal.timeout(remaining)])
       let error: unknown
       try {
@@ -71,7 +84,8 @@ export class Scheduler {
           this.stats.byEndpoint![kind]++
           this.emit({ type: 'sent', endpoint: ctx.path, names: ctx.files })
           // Not aborted when the breaker opens: a request already on the wire may still be accepted (and paid for).
-          return send(ctx.signal, onWire)
+          // Its own timeout ends at the deadline, so a server that never answers costs no more than that.
+          return send(ctx.signal, onWire, Math.max(1, ctx.deadlineAt - Date.now()))
         }, waitSignal)
       } catch (e) {
         error = e
@@ -81,14 +95,16 @@ export class Scheduler {
       if (!isMegaOptimError(error)) {
         // p-queue rejects with the wait signal's reason: the breaker's or the deadline's.
         if (this.breaker.signal(kind).aborted && this.breaker.reason) throw new CircuitOpenError(this.breaker.reason)
-        if (Date.now() >= ctx.deadlineAt) throw deadlineError(ctx)
+        if (Date.now() >= ctx.deadlineAt) throw tried(deadlineError(ctx), attempt - 1)
         throw error
       }
       if (error instanceof RateLimitError) this.stats.rateLimited++
       if (this.breaker.trip(error)) throw error
-      if (!error.retryable || attempt >= this.#opts.maxAttempts) throw error
+      if (!error.retryable) throw tried(error, attempt)
+      if (Date.now() >= ctx.deadlineAt) throw tried(deadlineError(ctx, error), attempt)
+      if (attempt >= this.#opts.maxAttempts) throw tried(error, attempt)
       const delay = this.#delay(attempt, error)
-      if (Date.now() + delay >= ctx.deadlineAt) throw error
+      if (Date.now() + delay >= ctx.deadlineAt) throw tried(deadlineError(ctx, error), attempt)
       if (error instanceof RateLimitError) limiter.pauseFor(delay)
       this.stats.retries++
       this.emit({ type: 'retried', endpoint: ctx.path, attempt, delayMs: delay, reason: `${error.code}: ${error.message}` })
@@ -109,10 +125,12 @@ export class Scheduler {
   }
 }
 
-function deadlineError(ctx: RunContext): TimeoutError {
+/** The deadline ran out; `last` is the error of the last attempt, when there was one. */
+function deadlineError(ctx: RunContext, last?: MegaOptimError): TimeoutError {
   const files = ctx.files.length ? ` for ${ctx.files.join(', ')}` : ''
+  const why = last ? ` (last: ${last.message})` : ''
   return new TimeoutError(
-    `${ctx.path}${files}: the call's deadline passed before the API answered. Raise the client's deadline or send fewer images per call; originals are kept.`,
+    `${ctx.path}${files}: no answer from the API within ${seconds(ctx.deadlineAt - ctx.startedAt)}${why}; the original is kept.`,
     { endpoint: ctx.path },
     'MEGAOPTIM_DEADLINE',
   )
