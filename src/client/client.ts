@@ -21,8 +21,9 @@ export interface CallOptions {
   signal?: AbortSignal
   /**
    * A deadline shared with other calls (one build's phases): epoch ms `endsAt`, counted from `startedAt`.
-   * After it nothing new is sent and requests in flight are cut. A call that starts before `endsAt` gets,
-   * on top, the time the rate limit alone needs to send its requests, so pacing never dooms a large call.
+   * After it nothing new is sent and requests in flight are cut. Each job the API accepts moves `endsAt`
+   * later by the time the rate limit made it wait (the object is updated), so a large call against a
+   * healthy API is not cut by its own pacing, while an API that never answers costs exactly the budget.
    * Default: the client's `deadline` from the start of this call.
    */
   deadline?: { startedAt: number; endsAt: number }
@@ -60,9 +61,9 @@ export class MegaOptimClient {
 
   /** The account behind the key. Throws a {@link MegaOptimError} (e.g. `AuthError` for a bad key). */
   async userInfo(options: CallOptions = {}): Promise<UserInfo> {
-    const startedAt = options.deadline?.startedAt ?? Date.now()
-    const deadlineAt = options.deadline?.endsAt ?? startedAt + this.#opts.deadline
-    const ctx = { signal: anySignal([options.signal, this.#closed.signal]), deadlineAt, startedAt, files: [], path: '/users/info' }
+    const now = Date.now()
+    const deadline = options.deadline ?? { startedAt: now, endsAt: now + this.#opts.deadline }
+    const ctx = { signal: anySignal([options.signal, this.#closed.signal]), deadline, files: [], path: '/users/info' }
     const answer = await this.#scheduler.run('info', ctx, (signal, onWire, timeLeftMs) =>
       callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: Math.min(this.#opts.requestTimeout, timeLeftMs), signal, onWire }),
     )
@@ -96,11 +97,13 @@ export class MegaOptimClient {
     const batches = makeBatches(prepared.unique, this.#opts.maxBatchSize)
     // A default deadline must not doom a large call by the pacing alone: add the time the limit needs.
     const pacingMs = batches.length * Math.max(pacing(this.#opts.rateLimits.optimize).spacing, pacing(this.#opts.rateLimits.result).spacing)
-    const shared = options.deadline
-    const startedAt = shared?.startedAt ?? callStart
-    const deadlineAt = shared
-      ? shared.endsAt + (callStart < shared.endsAt ? Math.ceil(pacingMs) : 0)
-      : callStart + this.#opts.deadline + (this.#opts.deadlineGiven ? 0 : Math.ceil(pacingMs))
+    // A shared deadline earns the pacing batch by batch, as the API answers: one that never answers
+    // costs exactly the budget. A deadline of this call alone gets it all up front (unless it was given).
+    const deadline = options.deadline ?? {
+      startedAt: callStart,
+      endsAt: callStart + this.#opts.deadline + (this.#opts.deadlineGiven ? 0 : Math.ceil(pacingMs)),
+    }
+    const earnMs = options.deadline ? Math.ceil(pacingMs / Math.max(1, batches.length)) : 0
     const ctx = {
       http: this.#http,
       dispatcher: this.#agent,
@@ -108,8 +111,8 @@ export class MegaOptimClient {
       downloads: this.#downloads,
       opts: this.#opts,
       params: resolvedParams,
-      deadlineAt,
-      startedAt,
+      deadline,
+      earnMs,
       signal,
     }
     const outcomeOf = (index: number): OptimizeOutcome => {
@@ -175,8 +178,8 @@ export class MegaOptimClient {
     } catch (error) {
       early = error as MegaOptimError
     }
-    if (!early && Date.now() >= ctx.deadlineAt) {
-      early = new TimeoutError(`${names.join(', ')}: not sent, the API gave no answer within ${seconds(ctx.deadlineAt - ctx.startedAt)}; originals are kept.`, { endpoint: '/optimize' }, 'MEGAOPTIM_DEADLINE')
+    if (!early && Date.now() >= ctx.deadline.endsAt) {
+      early = new TimeoutError(`${names.join(', ')}: not sent, the API gave no answer within ${seconds(ctx.deadline.endsAt - ctx.deadline.startedAt)}; originals are kept.`, { endpoint: '/optimize' }, 'MEGAOPTIM_DEADLINE')
     }
     if (early) {
       const out = new Map<UniqueItem, ItemOutcome>()

@@ -14,14 +14,18 @@ import type { ClientEvent, ClientStats } from './types.ts'
 export interface RunContext {
   /** The caller's signal: its abort is rethrown as is. */
   signal?: AbortSignal
-  /** Epoch ms after which nothing new is started and requests in flight are cut. */
-  deadlineAt: number
-  /** Epoch ms the deadline counts from, for messages ("no answer within 120 s"). */
-  startedAt: number
+  /** After it nothing new is started and requests in flight are cut; it may move later while the call runs. */
+  deadline: Deadline
   /** Files the request is about, for events and messages. */
   files: string[]
   /** The path shown in events, e.g. `/optimize`. */
   path: string
+}
+
+/** Epoch ms `endsAt`, counted from `startedAt` (for messages: "no answer within 120 s"). */
+export interface Deadline {
+  startedAt: number
+  endsAt: number
 }
 
 export class Scheduler {
@@ -73,9 +77,10 @@ export class Scheduler {
     for (let attempt = 1; ; attempt++) {
       ctx.signal?.throwIfAborted()
       this.breaker.check(kind)
-      const remaining = ctx.deadlineAt - Date.now()
+      const remaining = ctx.deadline.endsAt - Date.now()
       if (remaining <= 0) throw tried(deadlineError(ctx), attempt - 1)
-      const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), AbortSignal.timeout(remaining)])
+      const waitTimeout = AbortSignal.timeout(remaining)
+      const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), waitTimeout])
       let error: unknown
       try {
         return await limiter.schedule((onWire) => {
@@ -85,7 +90,7 @@ export class Scheduler {
           this.emit({ type: 'sent', endpoint: ctx.path, names: ctx.files })
           // Not aborted when the breaker opens: a request already on the wire may still be accepted (and paid for).
           // Its own timeout ends at the deadline, so a server that never answers costs no more than that.
-          return send(ctx.signal, onWire, Math.max(1, ctx.deadlineAt - Date.now()))
+          return send(ctx.signal, onWire, Math.max(1, ctx.deadline.endsAt - Date.now()))
         }, waitSignal)
       } catch (e) {
         error = e
@@ -95,16 +100,21 @@ export class Scheduler {
       if (!isMegaOptimError(error)) {
         // p-queue rejects with the wait signal's reason: the breaker's or the deadline's.
         if (this.breaker.signal(kind).aborted && this.breaker.reason) throw new CircuitOpenError(this.breaker.reason)
-        if (Date.now() >= ctx.deadlineAt) throw tried(deadlineError(ctx), attempt - 1)
+        if (Date.now() >= ctx.deadline.endsAt) throw tried(deadlineError(ctx), attempt - 1)
+        // The deadline moved on while this request waited for its slot: wait again, it was never sent.
+        if (waitTimeout.aborted && error === waitTimeout.reason) {
+          attempt--
+          continue
+        }
         throw error
       }
       if (error instanceof RateLimitError) this.stats.rateLimited++
       if (this.breaker.trip(error)) throw error
       if (!error.retryable) throw tried(error, attempt)
-      if (Date.now() >= ctx.deadlineAt) throw tried(deadlineError(ctx, error), attempt)
+      if (Date.now() >= ctx.deadline.endsAt) throw tried(deadlineError(ctx, error), attempt)
       if (attempt >= this.#opts.maxAttempts) throw tried(error, attempt)
       const delay = this.#delay(attempt, error)
-      if (Date.now() + delay >= ctx.deadlineAt) throw tried(deadlineError(ctx, error), attempt)
+      if (Date.now() + delay >= ctx.deadline.endsAt) throw tried(deadlineError(ctx, error), attempt)
       if (error instanceof RateLimitError) limiter.pauseFor(delay)
       this.stats.retries++
       this.emit({ type: 'retried', endpoint: ctx.path, attempt, delayMs: delay, reason: `${error.code}: ${error.message}` })
@@ -130,7 +140,7 @@ function deadlineError(ctx: RunContext, last?: MegaOptimError): TimeoutError {
   const files = ctx.files.length ? ` for ${ctx.files.join(', ')}` : ''
   const why = last ? ` (last: ${last.message})` : ''
   return new TimeoutError(
-    `${ctx.path}${files}: no answer from the API within ${seconds(ctx.deadlineAt - ctx.startedAt)}${why}; the original is kept.`,
+    `${ctx.path}${files}: no answer from the API within ${seconds(ctx.deadline.endsAt - ctx.deadline.startedAt)}${why}; the original is kept.`,
     { endpoint: ctx.path },
     'MEGAOPTIM_DEADLINE',
   )

@@ -167,9 +167,20 @@ export class Progress {
     this.enabled = enabled && stream.isTTY === true && !env.CI
   }
 
+  /** Whether the line is drawn (a TTY outside CI); elsewhere progress goes out as plain log lines. */
+  get live(): boolean {
+    return this.enabled
+  }
+
   update(done: number, total: number, label: string): void {
-    if (!this.enabled || total === 0) return
-    const text = `${PREFIX} ${done}/${total} ${label}`
+    if (total === 0) return
+    this.show(`${done}/${total} ${label}`)
+  }
+
+  /** Draws `text` as the progress line. */
+  show(line: string): void {
+    if (!this.enabled) return
+    const text = `${PREFIX} ${line}`
     // A pseudo-terminal may report 0 columns.
     const width = this.stream.columns || 80
     this.stream.write(`\r\x1b[2K${text.slice(0, width - 1)}`)
