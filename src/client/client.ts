@@ -64,8 +64,8 @@ export class MegaOptimClient {
     const now = Date.now()
     const deadline = options.deadline ?? { startedAt: now, endsAt: now + this.#opts.deadline }
     const ctx = { signal: anySignal([options.signal, this.#closed.signal]), deadline, files: [], path: '/users/info' }
-    const answer = await this.#scheduler.run('info', ctx, (signal, onWire, timeLeftMs) =>
-      callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: Math.min(this.#opts.requestTimeout, timeLeftMs), signal, onWire }),
+    const answer = await this.#scheduler.run('info', ctx, (signal, onWire, timeLeftMs, onRateHeaders) =>
+      callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: Math.min(this.#opts.requestTimeout, timeLeftMs), signal, onWire, onRateHeaders }),
     )
     const result = answer.result as { name?: unknown; email?: unknown; tokens?: unknown } | undefined
     const tokens = typeof result?.tokens === 'string' ? Number(result.tokens) : result?.tokens

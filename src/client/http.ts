@@ -46,6 +46,22 @@ export interface ApiRequest {
   files?: string[]
   /** Called when the request is handed to the socket (the moment the rate limiter paces on). */
   onWire?: () => void
+  /** Told what every answer said about the rate limit (before a 429 is thrown). */
+  onRateHeaders?: (headers: RateHeaders) => void
+}
+
+/**
+ * What an answer says about the rate limit, Laravel style (what the hosted API and `megaoptim serve`
+ * send): `X-RateLimit-Limit` and `X-RateLimit-Remaining` on every answer, `Retry-After` (seconds or an
+ * HTTP date) and `X-RateLimit-Reset` (a Unix time in seconds, or seconds from now) with a 429.
+ */
+export interface RateHeaders {
+  limit?: number
+  remaining?: number
+  /** ms from now until the window resets. */
+  resetMs?: number
+  /** ms from now, from `Retry-After`. */
+  retryAfterMs?: number
 }
 
 export interface HttpContext {
@@ -89,6 +105,7 @@ export async function callApi(ctx: HttpContext, req: ApiRequest): Promise<ApiEnv
   }
   const what = describe(req)
   const retryAfterMs = parseRetryAfter(res.headers['retry-after'])
+  req.onRateHeaders?.(parseRateHeaders(res.headers))
   if (res.statusCode === 429) {
     throw new RateLimitError(
       `${what} was rate limited (HTTP 429${retryAfterMs !== undefined ? `, Retry-After ${Math.ceil(retryAfterMs / 1000)} s` : ''}). If this repeats, lower rateLimit.`,
@@ -246,4 +263,24 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const date = Date.parse(raw)
   if (Number.isFinite(date)) return Math.max(0, date - now)
   return undefined
+}
+
+/** Reads the rate-limit headers of an answer; absent or unparseable ones are left out. */
+export function parseRateHeaders(headers: Record<string, string | string[] | undefined>, now = Date.now()): RateHeaders {
+  const count = (name: string): number | undefined => {
+    const raw = headers[name]
+    const value = Number(Array.isArray(raw) ? raw[0] : raw)
+    return raw !== undefined && Number.isFinite(value) && value >= 0 ? value : undefined
+  }
+  const out: RateHeaders = {}
+  const limit = count('x-ratelimit-limit')
+  const remaining = count('x-ratelimit-remaining')
+  const reset = count('x-ratelimit-reset')
+  const retryAfterMs = parseRetryAfter(headers['retry-after'], now)
+  if (limit !== undefined && limit >= 1) out.limit = Math.floor(limit)
+  if (remaining !== undefined) out.remaining = Math.floor(remaining)
+  // Laravel sends a Unix time; others (fastify's default) seconds from now. No window is a billion seconds long.
+  if (reset !== undefined) out.resetMs = reset > 1e9 ? Math.max(0, reset * 1000 - now) : reset * 1000
+  if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs
+  return out
 }

@@ -99,9 +99,10 @@ async function submitAndWait(
 ): Promise<unknown[]> {
   const { scheduler, opts, http } = ctx
   const runCtx = { signal: ctx.signal, deadline: ctx.deadline, files: names, path: '/optimize' }
-  const submitted = await scheduler.run('optimize', runCtx, (signal, onWire, timeLeftMs) =>
+  const submitted = await scheduler.run('optimize', runCtx, (signal, onWire, timeLeftMs, onRateHeaders) =>
     callApi(http, {
       onWire,
+      onRateHeaders,
       kind: 'optimize',
       path: '/optimize',
       method: 'POST',
@@ -125,9 +126,10 @@ async function submitAndWait(
   for (;;) {
     const remainingS = Math.ceil((ctx.deadline.endsAt - Date.now()) / 1000)
     const wait = Math.max(1, Math.min(opts.pollTimeoutSeconds, remainingS))
-    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire, timeLeftMs) =>
+    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire, timeLeftMs, onRateHeaders) =>
       callApi(http, {
         onWire,
+        onRateHeaders,
         kind: 'result',
         path: `${path}?timeout=${wait}`,
         method: 'POST',

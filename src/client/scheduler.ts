@@ -6,7 +6,7 @@
 import { CircuitBreaker } from './breaker.ts'
 import { CircuitOpenError, type MegaOptimError, RateLimitError, TimeoutError, isMegaOptimError } from './errors.ts'
 import { seconds } from './duration.ts'
-import type { EndpointKind } from './http.ts'
+import { ENDPOINT_PATHS, type EndpointKind, type RateHeaders } from './http.ts'
 import type { ResolvedClientOptions } from './options.ts'
 import { EndpointLimiter } from './rate-limiter.ts'
 import type { ClientEvent, ClientStats } from './types.ts'
@@ -43,11 +43,11 @@ export class Scheduler {
 
   constructor(opts: ResolvedClientOptions) {
     this.#opts = opts
-    this.#limiters = {
-      optimize: new EndpointLimiter(opts.rateLimits.optimize),
-      result: new EndpointLimiter(opts.rateLimits.result),
-      info: new EndpointLimiter(opts.rateLimits.info),
-    }
+    const limiter = (kind: EndpointKind) =>
+      new EndpointLimiter(opts.rateLimits[kind], (requests, perMs, source) =>
+        this.emit({ type: 'rate-limit', endpoint: ENDPOINT_PATHS[kind], requests, perMs, source }),
+      )
+    this.#limiters = { optimize: limiter('optimize'), result: limiter('result'), info: limiter('info') }
   }
 
   emit(event: ClientEvent): void {
@@ -65,7 +65,7 @@ export class Scheduler {
   async run<T>(
     kind: EndpointKind,
     ctx: RunContext,
-    send: (signal: AbortSignal | undefined, onWire: () => void, timeLeftMs: number) => Promise<T>,
+    send: (signal: AbortSignal | undefined, onWire: () => void, timeLeftMs: number, onRateHeaders: (headers: RateHeaders) => void) => Promise<T>,
   ): Promise<T> {
     const limiter = this.#limiters[kind]
     const firstAt = Date.now()
@@ -82,15 +82,20 @@ export class Scheduler {
       const waitTimeout = AbortSignal.timeout(remaining)
       const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), waitTimeout])
       let error: unknown
+      let departedAt = 0
       try {
-        return await limiter.schedule((onWire) => {
+        return await limiter.schedule((wired) => {
+          const onWire = () => {
+            departedAt ||= performance.now()
+            wired()
+          }
           this.breaker.check(kind)
           this.stats.requests++
           this.stats.byEndpoint![kind]++
           this.emit({ type: 'sent', endpoint: ctx.path, names: ctx.files })
           // Not aborted when the breaker opens: a request already on the wire may still be accepted (and paid for).
           // Its own timeout ends at the deadline, so a server that never answers costs no more than that.
-          return send(ctx.signal, onWire, Math.max(1, ctx.deadline.endsAt - Date.now()))
+          return send(ctx.signal, onWire, Math.max(1, ctx.deadline.endsAt - Date.now()), (headers) => limiter.learn(headers))
         }, waitSignal)
       } catch (e) {
         error = e
@@ -108,7 +113,10 @@ export class Scheduler {
         }
         throw error
       }
-      if (error instanceof RateLimitError) this.stats.rateLimited++
+      if (error instanceof RateLimitError) {
+        this.stats.rateLimited++
+        limiter.rejected(departedAt || performance.now())
+      }
       if (this.breaker.trip(error)) throw error
       if (!error.retryable) throw tried(error, attempt)
       if (Date.now() >= ctx.deadline.endsAt) throw tried(deadlineError(ctx, error), attempt)
