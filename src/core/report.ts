@@ -8,6 +8,8 @@ import { writeFileAtomic } from './atomic.ts'
 export interface Logger {
   info(message: string): void
   warn(message: string): void
+  /** The bundler puts the plugin's name before every info line itself (webpack's infrastructure logger). */
+  labelsInfo?: boolean
 }
 
 export const PREFIX = '[megaoptim]'
@@ -26,7 +28,7 @@ export function levelled(logger: Logger, level: LogLevel): Logger {
   const prefix = (message: string) => message.split('\n').map((line) => `${PREFIX} ${line}`).join('\n')
   return {
     info: (message) => {
-      if (LEVELS[level] >= LEVELS.info) logger.info(prefix(message))
+      if (LEVELS[level] >= LEVELS.info) logger.info(logger.labelsInfo ? message : prefix(message))
     },
     warn: (message) => {
       if (LEVELS[level] >= LEVELS.warn) logger.warn(prefix(message))
