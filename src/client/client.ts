@@ -6,6 +6,7 @@ import { setMaxListeners } from 'node:events'
 import { Agent } from 'undici'
 import PQueue from 'p-queue'
 import { makeBatches } from './batch.ts'
+import { seconds } from './duration.ts'
 import { InvalidResponseError, MegaOptimError, TimeoutError, safeCause } from './errors.ts'
 import { type HttpContext, callApi } from './http.ts'
 import { prepareInputs, type UniqueItem } from './inputs.ts'
@@ -18,6 +19,14 @@ import type { ClientOptions, ClientStats, OptimizeInput, OptimizeOutcome, Optimi
 
 export interface CallOptions {
   signal?: AbortSignal
+  /**
+   * A deadline shared with other calls (one build's phases): epoch ms `endsAt`, counted from `startedAt`.
+   * After it nothing new is sent and requests in flight are cut. Each job the API accepts moves `endsAt`
+   * later by the time the rate limit made it wait (the object is updated), so a large call against a
+   * healthy API is not cut by its own pacing, while an API that never answers costs exactly the budget.
+   * Default: the client's `deadline` from the start of this call.
+   */
+  deadline?: { startedAt: number; endsAt: number }
 }
 
 export class MegaOptimClient {
@@ -52,9 +61,11 @@ export class MegaOptimClient {
 
   /** The account behind the key. Throws a {@link MegaOptimError} (e.g. `AuthError` for a bad key). */
   async userInfo(options: CallOptions = {}): Promise<UserInfo> {
-    const deadlineAt = Date.now() + this.#opts.deadline
-    const answer = await this.#scheduler.run('info', { signal: anySignal([options.signal, this.#closed.signal]), deadlineAt, files: [], path: '/users/info' }, (signal, onWire) =>
-      callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: this.#opts.requestTimeout, signal, onWire }),
+    const now = Date.now()
+    const deadline = options.deadline ?? { startedAt: now, endsAt: now + this.#opts.deadline }
+    const ctx = { signal: anySignal([options.signal, this.#closed.signal]), deadline, files: [], path: '/users/info' }
+    const answer = await this.#scheduler.run('info', ctx, (signal, onWire, timeLeftMs, onRateHeaders) =>
+      callApi(this.#http, { kind: 'info', path: '/users/info', method: 'GET', timeoutMs: Math.min(this.#opts.requestTimeout, timeLeftMs), signal, onWire, onRateHeaders }),
     )
     const result = answer.result as { name?: unknown; email?: unknown; tokens?: unknown } | undefined
     const tokens = typeof result?.tokens === 'string' ? Number(result.tokens) : result?.tokens
@@ -76,7 +87,7 @@ export class MegaOptimClient {
     // Every queued job and download listens on this one signal: hundreds of listeners are expected.
     setMaxListeners(0, signal)
     signal.throwIfAborted()
-    const startedAt = Date.now()
+    const callStart = Date.now()
     const prepared = await prepareInputs(inputs, signal)
     this.#scheduler.emit({ type: 'queued', names: prepared.names })
 
@@ -86,7 +97,13 @@ export class MegaOptimClient {
     const batches = makeBatches(prepared.unique, this.#opts.maxBatchSize)
     // A default deadline must not doom a large call by the pacing alone: add the time the limit needs.
     const pacingMs = batches.length * Math.max(pacing(this.#opts.rateLimits.optimize).spacing, pacing(this.#opts.rateLimits.result).spacing)
-    const deadlineAt = startedAt + this.#opts.deadline + (this.#opts.deadlineGiven ? 0 : Math.ceil(pacingMs))
+    // A shared deadline earns the pacing batch by batch, as the API answers: one that never answers
+    // costs exactly the budget. A deadline of this call alone gets it all up front (unless it was given).
+    const deadline = options.deadline ?? {
+      startedAt: callStart,
+      endsAt: callStart + this.#opts.deadline + (this.#opts.deadlineGiven ? 0 : Math.ceil(pacingMs)),
+    }
+    const earnMs = options.deadline ? Math.ceil(pacingMs / Math.max(1, batches.length)) : 0
     const ctx = {
       http: this.#http,
       dispatcher: this.#agent,
@@ -94,7 +111,8 @@ export class MegaOptimClient {
       downloads: this.#downloads,
       opts: this.#opts,
       params: resolvedParams,
-      deadlineAt,
+      deadline,
+      earnMs,
       signal,
     }
     const outcomeOf = (index: number): OptimizeOutcome => {
@@ -160,8 +178,8 @@ export class MegaOptimClient {
     } catch (error) {
       early = error as MegaOptimError
     }
-    if (!early && Date.now() >= ctx.deadlineAt) {
-      early = new TimeoutError(`${names.join(', ')}: the call's deadline passed before these were sent. Raise the client's deadline; originals are kept.`, { endpoint: '/optimize' }, 'MEGAOPTIM_DEADLINE')
+    if (!early && Date.now() >= ctx.deadline.endsAt) {
+      early = new TimeoutError(`${names.join(', ')}: not sent, the API gave no answer within ${seconds(ctx.deadline.endsAt - ctx.deadline.startedAt)}; originals are kept.`, { endpoint: '/optimize' }, 'MEGAOPTIM_DEADLINE')
     }
     if (early) {
       const out = new Map<UniqueItem, ItemOutcome>()

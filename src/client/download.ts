@@ -5,6 +5,7 @@
  */
 import { request, type Dispatcher } from 'undici'
 import { DownloadError, type MegaOptimError, NetworkError, TimeoutError, safeCause } from './errors.ts'
+import { seconds } from './duration.ts'
 import { withTimeout } from './http.ts'
 import { type ImageFormat, sniffFormat } from '../contract/formats.ts'
 
@@ -40,7 +41,7 @@ export async function downloadVerified(
       // No headers beyond undici's defaults: in particular no X-API-KEY.
       res = await request(url, { method: 'GET', dispatcher, signal: timed.signal })
     } catch (error) {
-      throw transport(error, spec, endpoint, timed.signal, signal)
+      throw transport(error, spec, endpoint, timed.signal, timeoutMs, signal)
     }
     if (res.statusCode !== 200) {
       res.body.resume()
@@ -65,7 +66,7 @@ export async function downloadVerified(
       }
     } catch (error) {
       if (error instanceof DownloadError) throw error
-      throw transport(error, spec, endpoint, timed.signal, signal)
+      throw transport(error, spec, endpoint, timed.signal, timeoutMs, signal)
     }
     const data = new Uint8Array(Buffer.concat(chunks))
     if (data.length === 0) throw fail(spec, 'the download is empty')
@@ -84,13 +85,13 @@ export async function downloadVerified(
   }
 }
 
-function transport(error: unknown, spec: DownloadSpec, endpoint: string, timed: AbortSignal, caller?: AbortSignal): unknown {
+function transport(error: unknown, spec: DownloadSpec, endpoint: string, timed: AbortSignal, timeoutMs: number, caller?: AbortSignal): unknown {
   if (caller?.aborted) return caller.reason
   const cause = safeCause(error)
   const details = { file: spec.file, endpoint, cause }
   let e: MegaOptimError
-  if (timed.aborted) e = new TimeoutError(`${spec.file}: downloading the ${spec.what} timed out (retried up to maxAttempts times). Raise requestTimeout if the network is slow; the original is kept.`, details)
-  else e = new NetworkError(`${spec.file}: downloading the ${spec.what} failed on the network (${cause.code ?? cause.name}: ${cause.message}). (retried up to maxAttempts times). Check the network; the original is kept.`, details)
+  if (timed.aborted) e = new TimeoutError(`${spec.file}: downloading the ${spec.what} got no complete answer within ${seconds(timeoutMs)}; the original is kept. Check the network.`, details)
+  else e = new NetworkError(`${spec.file}: downloading the ${spec.what} failed on the network (${cause.code ?? cause.name}: ${cause.message}). Check the network; the original is kept.`, details)
   return e
 }
 

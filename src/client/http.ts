@@ -16,6 +16,7 @@ import {
   safeCause,
   scrub,
 } from './errors.ts'
+import { seconds } from './duration.ts'
 
 /** Which rate-limited endpoint a request belongs to. */
 export type EndpointKind = 'optimize' | 'result' | 'info'
@@ -45,6 +46,22 @@ export interface ApiRequest {
   files?: string[]
   /** Called when the request is handed to the socket (the moment the rate limiter paces on). */
   onWire?: () => void
+  /** Told what every answer said about the rate limit (before a 429 is thrown). */
+  onRateHeaders?: (headers: RateHeaders) => void
+}
+
+/**
+ * What an answer says about the rate limit, Laravel style (what the hosted API and `megaoptim serve`
+ * send): `X-RateLimit-Limit` and `X-RateLimit-Remaining` on every answer, `Retry-After` (seconds or an
+ * HTTP date) and `X-RateLimit-Reset` (a Unix time in seconds, or seconds from now) with a 429.
+ */
+export interface RateHeaders {
+  limit?: number
+  remaining?: number
+  /** ms from now until the window resets. */
+  resetMs?: number
+  /** ms from now, from `Retry-After`. */
+  retryAfterMs?: number
 }
 
 export interface HttpContext {
@@ -88,9 +105,10 @@ export async function callApi(ctx: HttpContext, req: ApiRequest): Promise<ApiEnv
   }
   const what = describe(req)
   const retryAfterMs = parseRetryAfter(res.headers['retry-after'])
+  req.onRateHeaders?.(parseRateHeaders(res.headers))
   if (res.statusCode === 429) {
     throw new RateLimitError(
-      `${what} was rate limited (HTTP 429)${retryAfterMs !== undefined ? `; Retry-After ${Math.ceil(retryAfterMs / 1000)}s` : ''}. Retried after Retry-After (up to maxAttempts times); if this repeats, lower the client's rateLimit.`,
+      `${what} was rate limited (HTTP 429${retryAfterMs !== undefined ? `, Retry-After ${Math.ceil(retryAfterMs / 1000)} s` : ''}). If this repeats, lower rateLimit.`,
       { endpoint, apiCode: 429, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
     )
   }
@@ -149,7 +167,7 @@ function codeError(envelope: ApiEnvelope, req: ApiRequest, retryAfterMs: number 
       return new AuthError(`${what} was refused: the API does not know this API key (code 404${said}). Check MEGAOPTIM_API_KEY (copy it again from your MegaOptim dashboard) and that the endpoint is the server that issued it.`, details)
     case 429:
       return new RateLimitError(
-        `${what} was rate limited (code 429${said}). Retried after Retry-After (up to maxAttempts times); if this repeats, lower the client's rateLimit.`,
+        `${what} was rate limited (code 429${said}${retryAfterMs !== undefined ? `, Retry-After ${Math.ceil(retryAfterMs / 1000)} s` : ''}). If this repeats, lower rateLimit.`,
         { ...details, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       )
     case 455:
@@ -158,22 +176,23 @@ function codeError(envelope: ApiEnvelope, req: ApiRequest, retryAfterMs: number 
       return new ServerError(`${what}: the job failed or timed out on the server (code 504${said}). Run again later; the original is kept.`, details, 'MEGAOPTIM_JOB_FAILED')
     default:
       if (apiCode >= 500) {
-        return new ServerError(`${what} failed on the server (code ${apiCode}${said}). Retried up to maxAttempts times; if it keeps failing, try again later.`, details)
+        return new ServerError(`${what} failed on the server (code ${apiCode}${said}). If it keeps failing, try again later.`, details)
       }
       return new InvalidResponseError(`${what} answered an unknown code ${apiCode}${said}. Check that the endpoint is a MegaOptim API.`, details, false)
   }
 }
 
 /** Turn a thrown transport error into a NetworkError / TimeoutError, or rethrow the caller's abort. */
-export function transportError(error: unknown, req: { method?: string; path: string; files?: string[] }, signal: AbortSignal, secrets: string[]): unknown {
+export function transportError(error: unknown, req: { method?: string; path: string; files?: string[]; timeoutMs?: number }, signal: AbortSignal, secrets: string[]): unknown {
   const what = describe(req)
   const callerAborted = (signal as AbortSignal & { callerSignal?: AbortSignal }).callerSignal?.aborted
   if (callerAborted) return (signal as AbortSignal & { callerSignal: AbortSignal }).callerSignal.reason
   const cause = safeCause(error, secrets)
   if (signal.aborted) {
-    return new TimeoutError(`${what} got no complete answer within requestTimeout (retried up to maxAttempts times). Raise requestTimeout or check the network.`, { endpoint: req.path, cause })
+    const within = req.timeoutMs !== undefined ? ` within ${seconds(req.timeoutMs)}` : ''
+    return new TimeoutError(`${what} got no complete answer${within}. The API may be down or overloaded; check the network and the endpoint.`, { endpoint: req.path, cause })
   }
-  return new NetworkError(`${what} failed on the network (${cause.code ?? cause.name}: ${cause.message}). (retried up to maxAttempts times). Check the connection and that the endpoint URL is right.`, { endpoint: req.path, cause })
+  return new NetworkError(`${what} failed on the network (${cause.code ?? cause.name}: ${cause.message}). Check the connection and that the endpoint URL is right.`, { endpoint: req.path, cause })
 }
 
 /** A signal that fires on the caller's abort or after `ms`; `callerSignal` lets errors tell which. */
@@ -244,4 +263,24 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const date = Date.parse(raw)
   if (Number.isFinite(date)) return Math.max(0, date - now)
   return undefined
+}
+
+/** Reads the rate-limit headers of an answer; absent or unparseable ones are left out. */
+export function parseRateHeaders(headers: Record<string, string | string[] | undefined>, now = Date.now()): RateHeaders {
+  const count = (name: string): number | undefined => {
+    const raw = headers[name]
+    const value = Number(Array.isArray(raw) ? raw[0] : raw)
+    return raw !== undefined && Number.isFinite(value) && value >= 0 ? value : undefined
+  }
+  const out: RateHeaders = {}
+  const limit = count('x-ratelimit-limit')
+  const remaining = count('x-ratelimit-remaining')
+  const reset = count('x-ratelimit-reset')
+  const retryAfterMs = parseRetryAfter(headers['retry-after'], now)
+  if (limit !== undefined && limit >= 1) out.limit = Math.floor(limit)
+  if (remaining !== undefined) out.remaining = Math.floor(remaining)
+  // Laravel sends a Unix time; others (fastify's default) seconds from now. No window is a billion seconds long.
+  if (reset !== undefined) out.resetMs = reset > 1e9 ? Math.max(0, reset * 1000 - now) : reset * 1000
+  if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs
+  return out
 }

@@ -13,7 +13,7 @@ import { type UniqueItem, loadBytes } from './inputs.ts'
 import { type ResultItem, matchResults } from './match.ts'
 import type { ResolvedClientOptions } from './options.ts'
 import { type ResolvedParams, paramFields } from './params.ts'
-import { type Scheduler, sleep } from './scheduler.ts'
+import { type Deadline, type Scheduler, sleep } from './scheduler.ts'
 
 export type ItemOutcome =
   | { status: 'optimized'; originalSize: number; optimizedSize: number; data: Uint8Array; webp: Uint8Array | null; webpError?: MegaOptimError }
@@ -27,7 +27,9 @@ export interface JobContext {
   downloads: PQueue
   opts: ResolvedClientOptions
   params: ResolvedParams
-  deadlineAt: number
+  deadline: Deadline
+  /** How much later the deadline moves each time the API accepts a job (the pacing it took), or 0. */
+  earnMs: number
   signal?: AbortSignal
 }
 
@@ -96,21 +98,24 @@ async function submitAndWait(
   ctx: JobContext,
 ): Promise<unknown[]> {
   const { scheduler, opts, http } = ctx
-  const runCtx = { signal: ctx.signal, deadlineAt: ctx.deadlineAt, files: names, path: '/optimize' }
-  const submitted = await scheduler.run('optimize', runCtx, (signal, onWire) =>
+  const runCtx = { signal: ctx.signal, deadline: ctx.deadline, files: names, path: '/optimize' }
+  const submitted = await scheduler.run('optimize', runCtx, (signal, onWire, timeLeftMs, onRateHeaders) =>
     callApi(http, {
       onWire,
+      onRateHeaders,
       kind: 'optimize',
       path: '/optimize',
       method: 'POST',
       // Built per attempt: a FormData is consumed by sending it.
       body: buildForm(kind, items, bytes, ctx.params),
-      timeoutMs: opts.requestTimeout,
+      timeoutMs: Math.min(opts.requestTimeout, timeLeftMs),
       signal,
       files: names,
     }),
   )
   noteTokens(submitted, scheduler)
+  // The API answered: the time our own pacing costs is not waiting on it.
+  ctx.deadline.endsAt += ctx.earnMs
   if (submitted.code === 200 && Array.isArray(submitted.result)) return submitted.result
   const id = submitted.process_id
   if (typeof id !== 'string' || !PROCESS_ID.test(id)) {
@@ -119,16 +124,17 @@ async function submitAndWait(
 
   const path = `/optimize/${id}/result`
   for (;;) {
-    const remainingS = Math.ceil((ctx.deadlineAt - Date.now()) / 1000)
+    const remainingS = Math.ceil((ctx.deadline.endsAt - Date.now()) / 1000)
     const wait = Math.max(1, Math.min(opts.pollTimeoutSeconds, remainingS))
-    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire) =>
+    const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire, timeLeftMs, onRateHeaders) =>
       callApi(http, {
         onWire,
+        onRateHeaders,
         kind: 'result',
         path: `${path}?timeout=${wait}`,
         method: 'POST',
         // The server may hold the request for `wait` seconds before answering.
-        timeoutMs: wait * 1000 + opts.requestTimeout,
+        timeoutMs: Math.min(wait * 1000 + opts.requestTimeout, timeLeftMs),
         signal,
         files: names,
       }),
@@ -204,7 +210,9 @@ async function download(ctx: JobContext, spec: DownloadSpec): Promise<Uint8Array
       return await ctx.downloads.add(
         () => {
           scheduler.stats.downloads = (scheduler.stats.downloads ?? 0) + 1
-          return downloadVerified(ctx.dispatcher, spec, opts.requestTimeout, ctx.signal)
+          // Bounded by the deadline too, yet long enough to fetch a result that finished just before it.
+          const timeoutMs = Math.min(opts.requestTimeout, Math.max(1000, ctx.deadline.endsAt - Date.now()))
+          return downloadVerified(ctx.dispatcher, spec, timeoutMs, ctx.signal)
         },
         { signal: ctx.signal },
       )
@@ -213,7 +221,7 @@ async function download(ctx: JobContext, spec: DownloadSpec): Promise<Uint8Array
       if (!isMegaOptimError(error) || !error.retryable || attempt >= opts.maxAttempts) throw error
       const cap = Math.min(opts.retryMaxDelay, opts.retryBaseDelay * 2 ** (attempt - 1))
       const delay = Math.round(cap / 2 + (Math.random() * cap) / 2)
-      if (Date.now() + delay >= ctx.deadlineAt) throw error
+      if (Date.now() + delay >= ctx.deadline.endsAt) throw error
       scheduler.stats.retries++
       scheduler.emit({ type: 'retried', endpoint: error.endpoint ?? 'download', attempt, delayMs: delay, reason: `${error.code}: ${error.message}` })
       await sleep(delay, ctx.signal)

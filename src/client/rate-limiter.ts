@@ -26,6 +26,7 @@
  * run into the same wall.
  */
 import PQueue from 'p-queue'
+import type { RateHeaders } from './http.ts'
 import type { RateLimitSpec } from './types.ts'
 
 export const RATE_MARGIN = { fraction: 0.01, minMs: 200 }
@@ -48,19 +49,31 @@ export function pacing(spec: RateLimitSpec): Pacing {
   return { requests: spec.requests, window, spacing, tolerance: spacing / 4 }
 }
 
+/** Where a lower limit was learned: the answer's `X-RateLimit-Limit`, or what a 429 let through. */
+export type LimitSource = 'headers' | '429'
+
 export class EndpointLimiter {
-  readonly pacing: Pacing
+  #pacing: Pacing
+  readonly #perMs: number
+  /** Whether the server ever said its limit: then a 429 teaches nothing more about it. */
+  #told = false
+  readonly #onLearn: (requests: number, perMs: number, source: LimitSource) => void
   readonly #queue: PQueue
   /** Departure times (performance.now) of the last `requests` requests. */
   readonly #departures: number[] = []
   /** The theoretical departure time of the next request (GCRA). */
   #slot = -Infinity
   #resumeAt = 0
+  /** The same moment on the performance clock, for requests already held at the gate. */
+  #pausedUntil = -Infinity
   #resumeTimer: NodeJS.Timeout | undefined
 
-  constructor(spec: RateLimitSpec) {
-    this.pacing = pacing(spec)
-    const { spacing, tolerance } = this.pacing
+  constructor(spec: RateLimitSpec, onLearn: (requests: number, perMs: number, source: LimitSource) => void = () => {}) {
+    this.#pacing = pacing(spec)
+    this.#perMs = spec.perMs
+    this.#onLearn = onLearn
+    // p-queue's interval is a floor only: a limit learned later is enforced by the gate in schedule().
+    const { spacing, tolerance } = this.#pacing
     this.#queue = new PQueue({ concurrency: 1, intervalCap: 1, interval: Math.max(1, Math.floor(spacing - tolerance)), strict: true })
   }
 
@@ -73,9 +86,15 @@ export class EndpointLimiter {
       this.#queue
         .add(
           async () => {
-            const { requests, window, spacing, tolerance } = this.pacing
-            const nth = this.#departures.length >= requests ? this.#departures[this.#departures.length - requests]! : -Infinity
-            await until(Math.max(nth + window, this.#slot - tolerance))
+            // Asked again after each wait: a limit learned or a pause begun meanwhile applies to this request too.
+            for (;;) {
+              const { requests, window, tolerance } = this.#pacing
+              const nth = this.#departures.length >= requests ? this.#departures[this.#departures.length - requests]! : -Infinity
+              const at = Math.max(nth + window, this.#slot - tolerance, this.#pausedUntil)
+              if (at <= performance.now()) break
+              await until(at)
+            }
+            const { requests, spacing } = this.#pacing
             // Aborted while held here: p-queue has already rejected the caller; send nothing.
             signal?.throwIfAborted()
             let departedAt = 0
@@ -102,11 +121,49 @@ export class EndpointLimiter {
     })
   }
 
+  /** The pacing in force: the configured limit, or a lower one the server made known. */
+  get pacing(): Pacing {
+    return this.#pacing
+  }
+
+  /**
+   * What an answer said. A limit lower than ours is adopted, taken over our window (a minute unless
+   * configured otherwise); none remaining with a known reset holds every request until then.
+   */
+  learn(headers: RateHeaders): void {
+    if (headers.limit !== undefined) {
+      this.#told = true
+      this.#lower(headers.limit, 'headers')
+    }
+    if (headers.remaining === 0 && headers.resetMs !== undefined && headers.resetMs > 0) this.pauseFor(headers.resetMs)
+  }
+
+  /**
+   * A 429 from a server that never said its limit, for the request that left at `departedAt`: the server
+   * let through what left in the window before it, so that is its limit. Requests that left after it are
+   * not counted (they may be refused too, but teach nothing more).
+   */
+  rejected(departedAt: number): void {
+    if (this.#told) return
+    const through = this.#departures.filter((t) => t < departedAt && t > departedAt - this.#perMs).length
+    this.#lower(Math.max(1, through), '429')
+  }
+
+  #lower(requests: number, source: LimitSource): void {
+    if (requests >= this.#pacing.requests) return
+    this.#pacing = pacing({ requests, perMs: this.#perMs })
+    // The GCRA slot moves to the new spacing from the last departure.
+    const last = this.#departures.at(-1)
+    if (last !== undefined) this.#slot = last + this.#pacing.spacing
+    this.#onLearn(requests, this.#perMs, source)
+  }
+
   /** Start nothing on this endpoint for `ms` (a `Retry-After`); a longer pause already running wins. */
   pauseFor(ms: number): void {
     const until = Date.now() + ms
     if (until <= this.#resumeAt) return
     this.#resumeAt = until
+    this.#pausedUntil = performance.now() + ms
     this.#queue.pause()
     clearTimeout(this.#resumeTimer)
     this.#resumeTimer = setTimeout(() => {

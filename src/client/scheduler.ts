@@ -5,7 +5,8 @@
  */
 import { CircuitBreaker } from './breaker.ts'
 import { CircuitOpenError, type MegaOptimError, RateLimitError, TimeoutError, isMegaOptimError } from './errors.ts'
-import type { EndpointKind } from './http.ts'
+import { seconds } from './duration.ts'
+import { ENDPOINT_PATHS, type EndpointKind, type RateHeaders } from './http.ts'
 import type { ResolvedClientOptions } from './options.ts'
 import { EndpointLimiter } from './rate-limiter.ts'
 import type { ClientEvent, ClientStats } from './types.ts'
@@ -13,12 +14,18 @@ import type { ClientEvent, ClientStats } from './types.ts'
 export interface RunContext {
   /** The caller's signal: its abort is rethrown as is. */
   signal?: AbortSignal
-  /** Epoch ms after which nothing new is started. */
-  deadlineAt: number
+  /** After it nothing new is started and requests in flight are cut; it may move later while the call runs. */
+  deadline: Deadline
   /** Files the request is about, for events and messages. */
   files: string[]
   /** The path shown in events, e.g. `/optimize`. */
   path: string
+}
+
+/** Epoch ms `endsAt`, counted from `startedAt` (for messages: "no answer within 120 s"). */
+export interface Deadline {
+  startedAt: number
+  endsAt: number
 }
 
 export class Scheduler {
@@ -36,11 +43,11 @@ export class Scheduler {
 
   constructor(opts: ResolvedClientOptions) {
     this.#opts = opts
-    this.#limiters = {
-      optimize: new EndpointLimiter(opts.rateLimits.optimize),
-      result: new EndpointLimiter(opts.rateLimits.result),
-      info: new EndpointLimiter(opts.rateLimits.info),
-    }
+    const limiter = (kind: EndpointKind) =>
+      new EndpointLimiter(opts.rateLimits[kind], (requests, perMs, source) =>
+        this.emit({ type: 'rate-limit', endpoint: ENDPOINT_PATHS[kind], requests, perMs, source }),
+      )
+    this.#limiters = { optimize: limiter('optimize'), result: limiter('result'), info: limiter('info') }
   }
 
   emit(event: ClientEvent): void {
@@ -55,23 +62,40 @@ export class Scheduler {
    * Run `send` (one HTTP attempt) under the endpoint's limit, retrying what is retryable.
    * Throws the last MegaOptimError, a CircuitOpenError, a deadline TimeoutError, or the caller's abort reason.
    */
-  async run<T>(kind: EndpointKind, ctx: RunContext, send: (signal: AbortSignal | undefined, onWire: () => void) => Promise<T>): Promise<T> {
+  async run<T>(
+    kind: EndpointKind,
+    ctx: RunContext,
+    send: (signal: AbortSignal | undefined, onWire: () => void, timeLeftMs: number, onRateHeaders: (headers: RateHeaders) => void) => Promise<T>,
+  ): Promise<T> {
     const limiter = this.#limiters[kind]
+    const firstAt = Date.now()
+    // The last error, told with the real count and span of the attempts (never an option's name).
+    const tried = (error: MegaOptimError, attempts: number): MegaOptimError => {
+      if (attempts > 1) error.message += ` (tried ${attempts} times over ${seconds(Date.now() - firstAt)})`
+      return error
+    }
     for (let attempt = 1; ; attempt++) {
       ctx.signal?.throwIfAborted()
       this.breaker.check(kind)
-      const remaining = ctx.deadlineAt - Date.now()
-      if (remaining <= 0) throw deadlineError(ctx)
-      const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), AbortSignal.timeout(remaining)])
+      const remaining = ctx.deadline.endsAt - Date.now()
+      if (remaining <= 0) throw tried(deadlineError(ctx), attempt - 1)
+      const waitTimeout = AbortSignal.timeout(remaining)
+      const waitSignal = anySignal([ctx.signal, this.breaker.signal(kind), waitTimeout])
       let error: unknown
+      let departedAt = 0
       try {
-        return await limiter.schedule((onWire) => {
+        return await limiter.schedule((wired) => {
+          const onWire = () => {
+            departedAt ||= performance.now()
+            wired()
+          }
           this.breaker.check(kind)
           this.stats.requests++
           this.stats.byEndpoint![kind]++
           this.emit({ type: 'sent', endpoint: ctx.path, names: ctx.files })
           // Not aborted when the breaker opens: a request already on the wire may still be accepted (and paid for).
-          return send(ctx.signal, onWire)
+          // Its own timeout ends at the deadline, so a server that never answers costs no more than that.
+          return send(ctx.signal, onWire, Math.max(1, ctx.deadline.endsAt - Date.now()), (headers) => limiter.learn(headers))
         }, waitSignal)
       } catch (e) {
         error = e
@@ -81,14 +105,24 @@ export class Scheduler {
       if (!isMegaOptimError(error)) {
         // p-queue rejects with the wait signal's reason: the breaker's or the deadline's.
         if (this.breaker.signal(kind).aborted && this.breaker.reason) throw new CircuitOpenError(this.breaker.reason)
-        if (Date.now() >= ctx.deadlineAt) throw deadlineError(ctx)
+        if (Date.now() >= ctx.deadline.endsAt) throw tried(deadlineError(ctx), attempt - 1)
+        // The deadline moved on while this request waited for its slot: wait again, it was never sent.
+        if (waitTimeout.aborted && error === waitTimeout.reason) {
+          attempt--
+          continue
+        }
         throw error
       }
-      if (error instanceof RateLimitError) this.stats.rateLimited++
+      if (error instanceof RateLimitError) {
+        this.stats.rateLimited++
+        limiter.rejected(departedAt || performance.now())
+      }
       if (this.breaker.trip(error)) throw error
-      if (!error.retryable || attempt >= this.#opts.maxAttempts) throw error
+      if (!error.retryable) throw tried(error, attempt)
+      if (Date.now() >= ctx.deadline.endsAt) throw tried(deadlineError(ctx, error), attempt)
+      if (attempt >= this.#opts.maxAttempts) throw tried(error, attempt)
       const delay = this.#delay(attempt, error)
-      if (Date.now() + delay >= ctx.deadlineAt) throw error
+      if (Date.now() + delay >= ctx.deadline.endsAt) throw tried(deadlineError(ctx, error), attempt)
       if (error instanceof RateLimitError) limiter.pauseFor(delay)
       this.stats.retries++
       this.emit({ type: 'retried', endpoint: ctx.path, attempt, delayMs: delay, reason: `${error.code}: ${error.message}` })
@@ -109,10 +143,12 @@ export class Scheduler {
   }
 }
 
-function deadlineError(ctx: RunContext): TimeoutError {
+/** The deadline ran out; `last` is the error of the last attempt, when there was one. */
+function deadlineError(ctx: RunContext, last?: MegaOptimError): TimeoutError {
   const files = ctx.files.length ? ` for ${ctx.files.join(', ')}` : ''
+  const why = last ? ` (last: ${last.message})` : ''
   return new TimeoutError(
-    `${ctx.path}${files}: the call's deadline passed before the API answered. Raise the client's deadline or send fewer images per call; originals are kept.`,
+    `${ctx.path}${files}: no answer from the API within ${seconds(ctx.deadline.endsAt - ctx.deadline.startedAt)}${why}; the original is kept.`,
     { endpoint: ctx.path },
     'MEGAOPTIM_DEADLINE',
   )

@@ -70,6 +70,8 @@ export type ClientEvent =
   | { type: 'done'; name: string; outcome: OptimizeOutcome['status'] }
   | { type: 'retried'; endpoint: string; attempt: number; delayMs: number; reason: string }
   | { type: 'failed'; name: string; error: MegaOptimError }
+  /** The server's limit on an endpoint is lower than configured; the client paces to it from now on. */
+  | { type: 'rate-limit'; endpoint: string; requests: number; perMs: number; source: 'headers' | '429' }
 
 export interface ClientOptions {
   /** Sent as `X-API-KEY`; never logged. Defaults to `process.env.MEGAOPTIM_API_KEY`. */

@@ -8,14 +8,17 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
+import type { CallOptions } from '../client/client.ts'
+import type { ClientEvent, ClientStats, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
 import type { Backend } from './backend.ts'
 
 export interface RemoteOptimizer {
   /** One outcome per input, in input order; per-item failures never throw. */
-  optimize(inputs: { name: string; data: Uint8Array }[], params: OptimizeParams, signal?: AbortSignal): Promise<OptimizeOutcome[]>
+  optimize(inputs: { name: string; data: Uint8Array }[], params: OptimizeParams, call?: CallOptions): Promise<OptimizeOutcome[]>
   /** HTTP requests made to the API so far (downloads not included). */
   requests(): number
+  /** The client's counters: requests per endpoint, retries, 429s. */
+  stats(): ClientStats
   /** The balance the API last reported, if any. */
   tokensLeft(): number | null
   /** The embedded engine's version from the server's `GET /status`; null for remote APIs (never asked). */
@@ -27,6 +30,8 @@ export interface OpenOptions {
   backend: Backend
   concurrency: number | undefined
   rateLimit: number | undefined
+  /** Tries again per failed request (the client's `maxAttempts` - 1). */
+  retries: number
   onEvent?: (event: ClientEvent) => void
   /** Told once when the embedded server starts (the one line the user sees about it). */
   onEmbeddedStart?: (endpoint: string) => void
@@ -89,11 +94,13 @@ export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimiz
       endpoint,
       ...(rateLimit !== undefined ? { rateLimit } : {}),
       ...(options.concurrency !== undefined ? { maxInFlightJobs: options.concurrency } : {}),
+      maxAttempts: options.retries + 1,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     })
     return {
-      optimize: (inputs, params, signal) => client.optimize(inputs, params, signal ? { signal } : {}),
+      optimize: (inputs, params, call) => client.optimize(inputs, params, call),
       requests: () => client.stats.requests,
+      stats: () => client.stats,
       tokensLeft: () => client.stats.tokensLeft,
       engineVersion: () => (options.backend.kind === 'embedded' ? statusEngine(endpoint) : Promise.resolve(null)),
       close: async () => {

@@ -97,7 +97,7 @@ export interface Options {
    * (`2048`) or a percentage of the original as a string (`'5%'`).
    * @default 0
    */
-  minSavings?: number | string
+  minSavings?: number | `${number}%`
   /**
    * Where optimized results are cached, keyed by the image's content hash plus every option that changes
    * the output. Any directory works (commit it to share it across machines); `false` turns caching off.
@@ -132,6 +132,20 @@ export interface Options {
    */
   rateLimit?: number
   /**
+   * The most one build waits on the API, in milliseconds, over all its phases (bundled assets and Vite's
+   * `public/` copies share it). Past it nothing more is sent, requests still open are cut, every image not
+   * done keeps its original bytes, and the summary says the API did not answer. The time the rate limit
+   * alone needs to send the images is added on top, so a large build is not cut by its own pacing.
+   * @default 120_000
+   */
+  timeout?: number
+  /**
+   * How many times a failed API request (network error, no answer, 5xx, 429) is tried again, with
+   * exponential backoff, within `timeout`. `0` tries each request once.
+   * @default 4
+   */
+  retries?: number
+  /**
    * How chatty the plugin is: `info` prints the summary table, `warn` only problems, `silent` nothing.
    * @default 'info'
    */
@@ -165,6 +179,9 @@ export interface ResolvedOptions {
   failOnError: boolean
   concurrency: number | undefined
   rateLimit: number | undefined
+  /** In milliseconds. */
+  timeout: number
+  retries: number
   logLevel: LogLevel
 }
 
@@ -186,8 +203,11 @@ export class OptionsError extends MegaOptimError {
 const KNOWN = new Set<keyof Options>([
   'apiKey', 'endpoint', 'enabled', 'fallback', 'include', 'exclude', 'compression', 'webp', 'keepExif', 'cmykToRgb', 'maxWidth',
   'maxHeight', 'minSize', 'minSavings', 'cache', 'cacheMaxAge', 'report', 'failOnError', 'concurrency',
-  'rateLimit', 'logLevel',
+  'rateLimit', 'timeout', 'retries', 'logLevel',
 ])
+
+export const DEFAULT_TIMEOUT_MS = 120_000
+export const DEFAULT_RETRIES = 4
 
 function fail(name: string, allowed: string, value: unknown): never {
   throw new OptionsError(`[megaoptim] ${name} must be ${allowed}, got ${show(value)}`)
@@ -309,6 +329,8 @@ export function resolveOptions(options: Options = {}, context: ResolveContext = 
     failOnError: bool('failOnError', options.failOnError, false),
     concurrency: options.concurrency === undefined ? undefined : wholeNumber('concurrency', options.concurrency, 8, 1),
     rateLimit: options.rateLimit === undefined ? undefined : wholeNumber('rateLimit', options.rateLimit, 120, 1),
+    timeout: wholeNumber('timeout', options.timeout, DEFAULT_TIMEOUT_MS, 1),
+    retries: wholeNumber('retries', options.retries, DEFAULT_RETRIES, 0),
     logLevel,
   }
 }

@@ -29,6 +29,8 @@ import {
 } from './report.ts'
 import { optimizeSvg, SVG_PRESET_ID } from './svg.ts'
 import { truncationReason } from './integrity.ts'
+import { ApiWait } from './api-wait.ts'
+import { seconds } from '../client/duration.ts'
 
 export interface AssetInput {
   /** The path relative to the output directory, e.g. `assets/hero-3fa1.png`. */
@@ -110,9 +112,14 @@ export async function finishCollectingFailure(session: BuildSession): Promise<st
 
 export interface SessionOptions {
   logger?: Logger
-  /** Show a progress line when on a TTY. @default true */
+  /** Show progress: a rewritten line on a TTY, a plain line every `progressEveryMs` elsewhere. @default true */
   progress?: boolean
+  /** How often a line says how the API work goes while it lasts. @default 10_000 */
+  progressEveryMs?: number
 }
+
+/** Error codes that mean the API did not answer in time (as opposed to answering "no"). */
+const NO_ANSWER = new Set(['MEGAOPTIM_DEADLINE', 'MEGAOPTIM_TIMEOUT'])
 
 export class BuildSession {
   readonly options: ResolvedOptions
@@ -130,13 +137,22 @@ export class BuildSession {
   /** The fallback's identity in cache keys: what it produces is never taken for the API's work. */
   private fallbackIdentity = backendIdentity({ kind: 'embedded' })
   private tokensUsed = 0
+  /** The build's one budget for waiting on the API, shared by every `process()` call. */
+  private readonly wait: ApiWait
+  private readonly showProgress: boolean
+  /** Requests the client tried again in this build. */
+  private retries = 0
+  /** Images that kept their original because the API did not answer in time. */
+  private unanswered = 0
   /** Advances the progress line as the client reports each image done. */
   private remoteTick: ((label: string) => void) | null = null
   private finished = false
 
   constructor(options: ResolvedOptions, sessionOptions: SessionOptions = {}) {
     this.options = options
-    this.progress = new Progress((sessionOptions.progress ?? true) && options.logLevel === 'info')
+    this.showProgress = sessionOptions.progress ?? true
+    this.progress = new Progress(this.showProgress && options.logLevel === 'info')
+    this.wait = new ApiWait(options.timeout, sessionOptions.progressEveryMs ?? 10_000)
     const logger = levelled(sessionOptions.logger ?? consoleLogger, options.logLevel)
     // A message must not land on the end of the progress line.
     this.logger = {
@@ -258,6 +274,7 @@ export class BuildSession {
     }
     const report = summarize(backendLabel(this.options.backend), this.files, { requests, tokensUsed: this.tokensUsed, tokensLeft })
     if (report.totals.files > 0) this.logger.info(formatTable(report))
+    if (this.unanswered > 0) this.logger.warn(this.unansweredLine())
     const failures = formatFailures(report)
     if (failures && !this.options.failOnError) this.logger.warn(failures)
     // A build that met no image (an SSR environment, a CSS-only output) must not blank the report another
@@ -276,6 +293,18 @@ export class BuildSession {
       throw new BuildError(`[megaoptim] ${failures}\n(failOnError is on; set failOnError: false to ship the originals instead)`)
     }
     return report
+  }
+
+  /** The summary's word on an API that never answered: which one, for how long, what it cost, what to do. */
+  private unansweredLine(): string {
+    const backend = this.options.backend
+    const which = backend.kind === 'embedded' ? 'the embedded engine' : `the ${backendLabel(backend)} API at ${backend.endpoint}`
+    const images = `${this.unanswered} image${this.unanswered === 1 ? '' : 's'}`
+    const retried = this.retries > 0 ? ` (retried ${this.retries} time${this.retries === 1 ? '' : 's'})` : ''
+    return (
+      `${which} was unresponsive: no answer within ${seconds(this.options.timeout)}${retried}, so ${images} kept ` +
+      `their original bytes. Check that the API is up, or raise timeout (now ${this.options.timeout} ms).`
+    )
   }
 
   private fingerprint(kind: ImageKind): Record<string, unknown> {
@@ -337,19 +366,39 @@ export class BuildSession {
 
     let outcomes: OptimizeOutcome[] = []
     let thrown: string | null = null
-    this.remoteTick = tick
-    try {
-      const optimizer = await this.openOptimizer()
-      outcomes = await optimizer.optimize(
-        remote.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
-        this.params(),
-      )
-      await this.refreshIdentity(optimizer)
-    } catch (error) {
-      thrown = message(error)
+    if (this.wait.spent()) {
+      // An earlier phase of this build already waited the whole budget: nothing more is sent.
+      thrown = `not sent: the API gave no answer within ${seconds(this.wait.timeoutMs)} earlier in this build`
+    } else {
+      let remoteDone = 0
+      this.remoteTick = (label) => {
+        remoteDone++
+        tick(label)
+      }
+      try {
+        const work = (async () => {
+          const optimizer = await this.openOptimizer()
+          // The clock starts once the client is ready: loading it (or starting the embedded server) is not waiting.
+          const deadline = this.wait.deadline()
+          const result = await optimizer.optimize(
+            remote.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
+            this.params(),
+            { deadline },
+          )
+          await this.refreshIdentity(optimizer)
+          return result
+        })()
+        outcomes = await this.wait.watch(work, () => ({ done: remoteDone, total: remote.length, retries: this.retries }), (line) => this.heartbeat(line))
+      } catch (error) {
+        thrown = message(error)
+      }
     }
     const canFallBack = this.options.fallback === 'embedded' && this.options.backend.kind === 'remote'
     const rescued = canFallBack ? remote.filter((_, index) => thrown !== null || apiUnavailable(outcomes[index])) : []
+    // Originals kept because the API never answered (the summary names the API as unresponsive).
+    this.unanswered += this.wait.spent() && thrown !== null
+      ? remote.length - rescued.length
+      : outcomes.filter((o, index) => o.status === 'failed' && NO_ANSWER.has(o.error.code) && !rescued.includes(remote[index]!)).length
     await Promise.all(
       remote.map(async (miss, index) => {
         if (rescued.includes(miss)) return
@@ -478,13 +527,22 @@ export class BuildSession {
       backend,
       concurrency: this.options.concurrency,
       rateLimit: this.options.rateLimit,
+      retries: this.options.retries,
       onEvent: (event: ClientEvent) => {
+        if (event.type === 'retried') this.retries++
         if (event.type === 'done') this.remoteTick?.(`${event.name} ${event.outcome === 'optimized' ? 'optimized' : event.outcome === 'no-gain' ? 'kept' : 'failed'}`)
       },
       onEmbeddedStart: (endpoint) => {
         if (why) this.logger.info(`${why}: optimizing with the embedded engine at ${endpoint} (set MEGAOPTIM_API_KEY to use the MegaOptim API)`)
       },
     })
+  }
+
+  /** A progress line while the API works: the live line on a TTY, a plain line elsewhere (CI logs). */
+  private heartbeat(line: string): void {
+    if (!this.showProgress) return
+    if (this.progress.live) this.progress.show(line)
+    else this.logger.info(line)
   }
 
   private toResult(asset: AssetInput, shared: Shared): AssetResult {

@@ -9,6 +9,8 @@ import { toReportJson } from './report-json.ts'
 export interface Logger {
   info(message: string): void
   warn(message: string): void
+  /** The bundler puts the plugin's name before every info line itself (webpack's infrastructure logger). */
+  labelsInfo?: boolean
 }
 
 export const PREFIX = '[megaoptim]'
@@ -27,7 +29,7 @@ export function levelled(logger: Logger, level: LogLevel): Logger {
   const prefix = (message: string) => message.split('\n').map((line) => `${PREFIX} ${line}`).join('\n')
   return {
     info: (message) => {
-      if (LEVELS[level] >= LEVELS.info) logger.info(prefix(message))
+      if (LEVELS[level] >= LEVELS.info) logger.info(logger.labelsInfo ? message : prefix(message))
     },
     warn: (message) => {
       if (LEVELS[level] >= LEVELS.warn) logger.warn(prefix(message))
@@ -168,9 +170,20 @@ export class Progress {
     this.enabled = enabled && stream.isTTY === true && !env.CI
   }
 
+  /** Whether the line is drawn (a TTY outside CI); elsewhere progress goes out as plain log lines. */
+  get live(): boolean {
+    return this.enabled
+  }
+
   update(done: number, total: number, label: string): void {
-    if (!this.enabled || total === 0) return
-    const text = `${PREFIX} ${done}/${total} ${label}`
+    if (total === 0) return
+    this.show(`${done}/${total} ${label}`)
+  }
+
+  /** Draws `text` as the progress line. */
+  show(line: string): void {
+    if (!this.enabled) return
+    const text = `${PREFIX} ${line}`
     // A pseudo-terminal may report 0 columns.
     const width = this.stream.columns || 80
     this.stream.write(`\r\x1b[2K${text.slice(0, width - 1)}`)

@@ -117,16 +117,25 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   })
 
   // Per key (or per IP when there is no valid key) and per endpoint: each route config gets its own counter.
-  await app.register(rateLimit, { global: false })
+  // Headers as the hosted (Laravel) API sends them: X-RateLimit-Limit and -Remaining on every answer; with a
+  // 429, Retry-After in seconds and X-RateLimit-Reset as a Unix time (fastify's default is seconds from now).
+  await app.register(rateLimit, {
+    global: false,
+    addHeadersOnExceeding: { 'x-ratelimit-reset': false },
+    addHeaders: { 'x-ratelimit-reset': false },
+  })
   const keyGenerator = async (req: FastifyRequest): Promise<string> => {
     const key = apiKeyOf(req)
     const account = key ? await ctx.store.getAccount(key) : undefined
     return account ? `account:${account.id}` : `ip:${req.ip}`
   }
   const errorResponseBuilder = (_req: FastifyRequest, c: { max: number; ttl: number }): ApiError =>
-    new ApiError(
-      429,
-      `Rate limit exceeded: ${c.max} requests per minute on this endpoint. Retry in ${Math.ceil(c.ttl / 1000)} s (see Retry-After).`,
+    Object.assign(
+      new ApiError(
+        429,
+        `Rate limit exceeded: ${c.max} requests per minute on this endpoint. Retry in ${Math.ceil(c.ttl / 1000)} s (see Retry-After).`,
+      ),
+      { headers: { 'x-ratelimit-reset': String(Math.ceil((Date.now() + c.ttl) / 1000)) } },
     )
   const limits: RouteLimits = {
     api: { rateLimit: { max: ctx.options.rateLimit, timeWindow: MINUTE, keyGenerator, errorResponseBuilder } },
@@ -140,6 +149,7 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
     if (error instanceof ApiError) {
       // Answers may quote what the client sent: never a URL's credentials.
       body = errorEnvelope(error.code, Array.isArray(error.errors) ? error.errors.map(scrubCredentials) : error.errors)
+      if (error.headers) void reply.headers(error.headers)
     } else {
       const message = clientErrorMessage(error as FastifyError, ctx, req)
       if (message !== null) {

@@ -16,6 +16,8 @@ export class ApiError extends Error {
   override readonly name = 'ApiError'
   readonly code: ApiCode
   readonly errors: string[] | Record<string, string[]>
+  /** Extra headers for the answer (a 429's X-RateLimit-Reset). */
+  headers?: Record<string, string>
 
   constructor(code: ApiCode, errors: string | string[] | Record<string, string[]>) {
     const list = typeof errors === 'string' ? [errors] : errors

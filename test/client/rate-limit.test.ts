@@ -2,10 +2,10 @@
  * The request rate stays at or under the configured limit in every window, as the server sees it
  * (arrival times, sliding window), on each endpoint separately.
  */
-import { afterEach, expect, test } from 'vitest'
-import { MegaOptimClient } from '../../src/client.ts'
+import { afterEach, describe, expect, test } from 'vitest'
+import { MegaOptimClient, type ClientEvent } from '../../src/client.ts'
 import { Agent } from 'undici'
-import { callApi } from '../../src/client/http.ts'
+import { callApi, parseRateHeaders } from '../../src/client/http.ts'
 import { EndpointLimiter, pacing } from '../../src/client/rate-limiter.ts'
 import { startFakeApi, type FakeApi } from '../helpers/fake-api.ts'
 import { distinctPngs } from './_fixtures.ts'
@@ -126,4 +126,48 @@ test('a request that is slow to reach the socket pushes the next one back', asyn
   expect(wires[1]! - wires[0]!).toBeGreaterThanOrEqual(limiter.pacing.spacing - limiter.pacing.tolerance)
   expect(wires[2]! - wires[1]!).toBeGreaterThanOrEqual(limiter.pacing.spacing - limiter.pacing.tolerance)
   limiter.close()
+})
+
+describe('the client learns the server limit', () => {
+  test('with X-RateLimit-* headers: zero 429s against a server at 6/s while the client assumes 30/s', async () => {
+    api = await startFakeApi({ rateLimit: { requests: 6, perMs: 1000, headers: 'laravel' } })
+    const events: ClientEvent[] = []
+    client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { requests: 30, perMs: 1000 }, onEvent: (e) => events.push(e) })
+    const outcomes = await client.optimize(distinctPngs(50))
+    expect(outcomes.every((o) => o.status === 'optimized')).toBe(true)
+    expect(api.rateLimited).toBe(0)
+    expect(api.maxInWindow('optimize', 1000)).toBeLessThanOrEqual(6)
+    expect(events.filter((e) => e.type === 'rate-limit')).toContainEqual({ type: 'rate-limit', endpoint: '/optimize', requests: 6, perMs: 1000, source: 'headers' })
+  })
+
+  test.each(['none', 'retry-after'] as const)('without limit headers (%s): at most one 429 per endpoint, then it paces to what got through', async (headers) => {
+    api = await startFakeApi({ rateLimit: { requests: 4, perMs: 1000, headers } })
+    const events: ClientEvent[] = []
+    client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { requests: 12, perMs: 1000 }, retryBaseDelay: 5, onEvent: (e) => events.push(e) })
+    const outcomes = await client.optimize(distinctPngs(40))
+    expect(outcomes.every((o) => o.status === 'optimized')).toBe(true)
+    expect(api.of('optimize').filter((r) => r.code === 429).length).toBeLessThanOrEqual(1)
+    expect(api.of('result').filter((r) => r.code === 429).length).toBeLessThanOrEqual(1)
+    // (A machine too busy to reach 4 requests a second meets no 429 and learns nothing: also fine.)
+    const learned = events.filter((e) => e.type === 'rate-limit')
+    expect(learned.length).toBe(api.rateLimited > 0 ? learned.length || 1 : 0)
+    // What got through before the refusal: the server's 4, or one less when one arrival sat on the window's edge.
+    for (const e of learned) {
+      expect(e).toMatchObject({ source: '429' })
+      expect((e as { requests: number }).requests).toBeGreaterThanOrEqual(3)
+      expect((e as { requests: number }).requests).toBeLessThanOrEqual(4)
+    }
+  })
+
+  test('parses Laravel (Unix time) and fastify (seconds from now) resets, and ignores junk', () => {
+    const now = 1_700_000_000_000
+    expect(parseRateHeaders({ 'x-ratelimit-limit': '120', 'x-ratelimit-remaining': '0', 'retry-after': '7', 'x-ratelimit-reset': String(now / 1000 + 7) }, now)).toEqual({
+      limit: 120,
+      remaining: 0,
+      retryAfterMs: 7000,
+      resetMs: 7000,
+    })
+    expect(parseRateHeaders({ 'x-ratelimit-reset': '60' }, now)).toEqual({ resetMs: 60_000 })
+    expect(parseRateHeaders({ 'x-ratelimit-limit': 'lots', 'x-ratelimit-remaining': '-1' }, now)).toEqual({})
+  })
 })

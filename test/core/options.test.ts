@@ -26,6 +26,8 @@ describe('resolveOptions', () => {
       failOnError: false,
       concurrency: undefined,
       rateLimit: undefined,
+      timeout: 120_000,
+      retries: 4,
       logLevel: 'info',
     })
   })
@@ -89,7 +91,20 @@ describe('resolveOptions', () => {
   it('parses minSavings in bytes or percent', () => {
     expect(resolveOptions({ minSavings: 2048 }).minSavings).toEqual({ unit: 'bytes', value: 2048 })
     expect(resolveOptions({ minSavings: '5%' }).minSavings).toEqual({ unit: 'percent', value: 5 })
-    expect(resolveOptions({ minSavings: '2.5 %' }).minSavings).toEqual({ unit: 'percent', value: 2.5 })
+    expect(resolveOptions({ minSavings: '2.5%' }).minSavings).toEqual({ unit: 'percent', value: 2.5 })
+    // A JavaScript config may still write a space; TypeScript users get the `${number}%` type.
+    expect(resolveOptions({ minSavings: '2.5 %' as never }).minSavings).toEqual({ unit: 'percent', value: 2.5 })
+    // @ts-expect-error: a string that is not a percentage is a type error
+    expect(() => resolveOptions({ minSavings: 'five' })).toThrow(OptionsError)
+  })
+
+  it('takes timeout (ms, for the whole build) and retries as documented options', () => {
+    expect(resolveOptions({})).toMatchObject({ timeout: 120_000, retries: 4 })
+    expect(resolveOptions({ timeout: 30_000, retries: 0 })).toMatchObject({ timeout: 30_000, retries: 0 })
+    expect(() => resolveOptions({ timeout: 0 })).toThrow('timeout must be a whole number >= 1, got 0')
+    expect(() => resolveOptions({ retries: -1 })).toThrow('retries must be a whole number >= 0, got -1')
+    // The name the old message suggested never existed: it is still refused, and the list names the real ones.
+    expect(() => resolveOptions({ requestTimeout: 5 } as never)).toThrow(/unknown option "requestTimeout"; known options: .*timeout, retries/)
   })
 
   it('resolves cache and report against cwd, and takes cache: false', () => {

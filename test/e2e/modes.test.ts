@@ -80,6 +80,35 @@ describe('build modes', () => {
     }
   })
 
+  it('webpack: the summary goes through its infrastructure logger labelled once per line, so the table aligns', async () => {
+    const root = await prepareApp('modes-webpack-log')
+    const lines: string[] = []
+    const sink = (...args: unknown[]) => void lines.push(args.map(String).join(' '))
+    const console = { ...globalThis.console, info: sink, log: sink, warn: sink, error: sink }
+    const compiler = webpack({
+      mode: 'production',
+      context: root,
+      entry: './src/main.js',
+      devtool: false,
+      output: { path: path.join(root, 'dist'), assetModuleFilename: 'assets/[name]-[contenthash:8][ext]' },
+      optimization: { minimize: false },
+      experiments: { css: true },
+      module: { rules: [{ test: /\.(png|jpe?g|gif|svg)$/i, type: 'asset/resource' }] },
+      plugins: [megaoptimWebpack({ apiKey, endpoint: server.endpoint, cache: false, compression: 'lossless' })],
+      infrastructureLogging: { level: 'info', console },
+    })
+    await new Promise<void>((resolve, reject) => compiler.run((err, stats) => compiler.close(() => (err || stats?.hasErrors() ? reject(err ?? new Error(stats!.toString())) : resolve()))))
+    const ours = lines.filter((l) => l.includes('megaoptim'))
+    expect(ours.length).toBeGreaterThan(3)
+    expect(ours.join('\n')).not.toMatch(/\[unplugin-megaoptim\]|\[megaoptim\] \[megaoptim\]/)
+    for (const line of ours) expect(line).toMatch(/^\[megaoptim\] /)
+    // Every row of the table starts at the same column as its header, and the columns line up.
+    const header = ours.find((l) => /^\[megaoptim\] file\s+before/.test(l))!
+    const rows = ours.filter((l) => /^\[megaoptim\] assets\//.test(l))
+    expect(rows.length).toBeGreaterThan(0)
+    for (const row of rows) expect(row.length).toBe(header.length)
+  })
+
   it('Vite: applies to builds only, never to the dev server', () => {
     const plugin = megaoptimVite({ apiKey, endpoint: server.endpoint })
     expect(plugin).toMatchObject({ name: 'unplugin-megaoptim', apply: 'build', enforce: 'post' })

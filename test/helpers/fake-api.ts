@@ -55,8 +55,13 @@ export interface FakeApiOptions {
   tokens?: number
   /** How long a job takes. @default 0 */
   processingMs?: number
-  /** Enforced per endpoint (optimize, result, info) over a sliding window of arrivals. */
-  rateLimit?: { requests: number; perMs: number; mode?: 'body' | 'http' }
+  /**
+   * Enforced per endpoint (optimize, result, info) over a sliding window of arrivals. `headers`: what the
+   * answers say about it: `laravel` = X-RateLimit-Limit/Remaining on every answer, plus Retry-After and
+   * X-RateLimit-Reset (a Unix time) with a 429; `retry-after` (the default) = only Retry-After with a 429;
+   * `none` = nothing at all.
+   */
+  rateLimit?: { requests: number; perMs: number; mode?: 'body' | 'http'; headers?: 'laravel' | 'retry-after' | 'none' }
   /** Return `file_name` URL-encoded (as some servers do). @default false */
   encodeNames?: boolean
   /** Return the result items in reverse order (to prove matching by name). @default false */
@@ -191,21 +196,35 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
 
     // Rate limits count every arrival, as a real server's would.
     if (options.rateLimit && (endpoint === 'optimize' || endpoint === 'result' || endpoint === 'info')) {
-      const { requests: cap, perMs, mode = 'body' } = options.rateLimit
+      const { requests: cap, perMs, mode = 'body', headers: style = 'retry-after' } = options.rateLimit
       const list = arrivals[endpoint]!
       while (list.length && time - list[0]! >= perMs) list.shift()
       if (list.length >= cap) {
         rateLimited++
-        const retryAfter = String(Math.max(0.001, (perMs - (time - list[0]!)) / 1000).toFixed(3))
+        const waitMs = Math.max(1, perMs - (time - list[0]!))
         list.push(time)
+        const limited: Record<string, string> = {}
+        if (style === 'laravel') {
+          // Laravel: whole seconds, and the reset as a Unix time.
+          Object.assign(limited, {
+            'x-ratelimit-limit': String(cap),
+            'x-ratelimit-remaining': '0',
+            'retry-after': String(Math.ceil(waitMs / 1000)),
+            'x-ratelimit-reset': String(Math.ceil((Date.now() + waitMs) / 1000)),
+          })
+        } else if (style === 'retry-after') limited['retry-after'] = (waitMs / 1000).toFixed(3)
         if (mode === 'http') {
           record.code = 429
-          json(res, { status: 'error', code: 429, errors: ['Too Many Attempts.'] }, 429, { 'retry-after': retryAfter })
-        } else answer({ status: 'error', code: 429, errors: ['Too Many Attempts.'] }, { 'retry-after': retryAfter })
+          json(res, { status: 'error', code: 429, errors: ['Too Many Attempts.'] }, 429, limited)
+        } else answer({ status: 'error', code: 429, errors: ['Too Many Attempts.'] }, limited)
         req.resume()
         return
       }
       list.push(time)
+      if (style === 'laravel') {
+        res.setHeader('x-ratelimit-limit', String(cap))
+        res.setHeader('x-ratelimit-remaining', String(cap - list.length))
+      }
     }
 
     const fault = takeFault(endpoint)

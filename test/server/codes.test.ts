@@ -51,8 +51,21 @@ describe('every code of the contract, through real HTTP', () => {
 
   it('429 with Retry-After (HTTP 200) past the limit, per key and per endpoint', async () => {
     const s = await start({ rateLimit: 3 })
-    for (let i = 0; i < 3; i++) expect((await call(`${s.endpoint}/users/info`, { key: s.key })).json.code).toBe(200)
+    for (let i = 0; i < 3; i++) {
+      const ok = await call(`${s.endpoint}/users/info`, { key: s.key })
+      expect(ok.json.code).toBe(200)
+      // Laravel style, as the hosted API: the limit and what is left on every answer, no reset until a 429.
+      expect(ok.headers['x-ratelimit-limit']).toBe('3')
+      expect(ok.headers['x-ratelimit-remaining']).toBe(String(2 - i))
+      expect(ok.headers['x-ratelimit-reset']).toBeUndefined()
+    }
+    const before = Math.floor(Date.now() / 1000)
     const limited = await call(`${s.endpoint}/users/info`, { key: s.key })
+    // The reset is a Unix time, within the minute.
+    const reset = Number(limited.headers['x-ratelimit-reset'])
+    expect(reset).toBeGreaterThan(before)
+    expect(reset).toBeLessThanOrEqual(before + 61)
+    expect(limited.headers['x-ratelimit-remaining']).toBe('0')
     expect(limited.status).toBe(200)
     expect(limited.json).toEqual({ status: 'error', code: 429, errors: [expect.stringMatching(/Rate limit exceeded: 3 requests per minute/)] })
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)

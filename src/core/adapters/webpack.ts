@@ -10,6 +10,8 @@ import type { ResolvedOptions } from '../options.ts'
 import type { Logger } from '../report.ts'
 
 const NAME = 'unplugin-megaoptim'
+/** webpack writes `[<name>] ` before each line of its infrastructure logger: our usual prefix, said once. */
+const LOGGER_NAME = 'megaoptim'
 
 /** The slice of webpack's and Rspack's APIs this adapter needs; both compilers provide it. */
 interface Source {
@@ -44,7 +46,7 @@ const ORIGINAL_NAME = 'megaoptimName'
 export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, options: ResolvedOptions): void {
   const compiler = rawCompiler as unknown as CompilerLike
   const { Compilation, sources, WebpackError } = compiler.webpack
-  const infrastructure = compiler.getInfrastructureLogger(NAME)
+  const infrastructure = compiler.getInfrastructureLogger(LOGGER_NAME)
   /** The session of the running compilation, from the optimize stage to the report stage. */
   let open: BuildSession | null = null
 
@@ -62,7 +64,11 @@ export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, 
 
     compilation.hooks.processAssets.tapPromise({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE }, async (assets) => {
       const logger: Logger = {
-        info: (message) => infrastructure.info(message),
+        // Line by line: webpack labels only the first line of a message, which would misalign the table.
+        info: (message) => {
+          for (const line of message.split('\n')) infrastructure.info(line)
+        },
+        labelsInfo: true,
         // In the compilation's warnings, so they show in the stats like any other build warning.
         warn: (message) => compilation.warnings.push(new WebpackError(message)),
       }
