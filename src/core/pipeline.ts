@@ -27,6 +27,7 @@ import {
   type Logger,
 } from './report.ts'
 import { optimizeSvg, SVG_PRESET_ID } from './svg.ts'
+import { createTextureMatcher } from './textures.ts'
 import { truncationReason } from './integrity.ts'
 
 export interface AssetInput {
@@ -102,6 +103,8 @@ export class BuildSession {
   readonly options: ResolvedOptions
   private readonly logger: Logger
   private readonly filter: FileFilter
+  /** Data textures (normal, roughness, ... maps) go with `compression: 'lossless'`. */
+  private readonly isTexture: (fileName: string) => boolean
   private readonly cache: ImageCache | null
   /** The optimizer's identity in cache keys; for the embedded engine, refined by the engine version last seen. */
   private identity: string
@@ -130,6 +133,7 @@ export class BuildSession {
       },
     }
     this.filter = createFilter(options)
+    this.isTexture = createTextureMatcher(options.textures)
     this.cache = options.cache ? new ImageCache(options.cache) : null
     this.identity = backendIdentity(options.backend)
   }
@@ -148,7 +152,7 @@ export class BuildSession {
       const kind = kindOf(normalizeFileName(asset.fileName))!
       const broken = truncationReason(kind, asset.data)
       const contentHash = sha256(asset.data)
-      return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
+      return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.fingerprint(kind, asset.fileName), kind === 'svg' ? 'local:svgo' : this.identity) }
     })
 
     let done = 0
@@ -259,10 +263,10 @@ export class BuildSession {
     return report
   }
 
-  private fingerprint(kind: ImageKind): Record<string, unknown> {
+  private fingerprint(kind: ImageKind, fileName: string): Record<string, unknown> {
     if (kind === 'svg') return { svg: SVG_PRESET_ID }
     // Keyed on exactly what is sent, so no output-changing parameter can be left out of the key.
-    return { ...this.params() }
+    return { ...this.params(fileName) }
   }
 
   /** For the embedded engine: the engine version this cache last saw, part of every key. */
@@ -308,29 +312,50 @@ export class BuildSession {
     )
     if (remote.length === 0) return
 
-    let outcomes: OptimizeOutcome[]
+    // One request stream per set of parameters (data textures go lossless), sharing the client's queue.
+    const groups = new Map<string, { params: OptimizeParams; misses: Miss[] }>()
+    for (const miss of remote) {
+      const params = this.params(miss.asset.fileName)
+      const id = JSON.stringify(params)
+      const group = groups.get(id) ?? { params, misses: [] }
+      group.misses.push(miss)
+      groups.set(id, group)
+    }
     this.remoteTick = tick
     try {
-      const optimizer = await this.openOptimizer()
+      let optimizer: RemoteOptimizer
+      try {
+        optimizer = await this.openOptimizer()
+      } catch (error) {
+        for (const miss of remote) miss.settle({ result: { outcome: 'failed', reason: message(error) }, cached: false, fresh: false })
+        return
+      }
+      await Promise.all([...groups.values()].map((group) => this.optimizeGroup(optimizer, group.misses, group.params)))
+    } finally {
+      this.remoteTick = null
+    }
+  }
+
+  private async optimizeGroup(optimizer: RemoteOptimizer, misses: Miss[], params: OptimizeParams): Promise<void> {
+    let outcomes: OptimizeOutcome[]
+    try {
       outcomes = await optimizer.optimize(
-        remote.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
-        this.params(),
+        misses.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
+        params,
       )
       await this.refreshIdentity(optimizer)
     } catch (error) {
-      this.remoteTick = null
       const reason = message(error)
-      for (const miss of remote) miss.settle({ result: { outcome: 'failed', reason }, cached: false, fresh: false })
+      for (const miss of misses) miss.settle({ result: { outcome: 'failed', reason }, cached: false, fresh: false })
       return
     }
     await Promise.all(
-      remote.map(async (miss, index) => {
+      misses.map(async (miss, index) => {
         const outcome = outcomes[index]
-        const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.identity)
+        const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind, miss.asset.fileName), this.identity)
         miss.settle(await this.store(key, miss.asset, outcome))
       }),
     )
-    this.remoteTick = null
   }
 
   private async svg(key: string, asset: AssetInput): Promise<Shared> {
@@ -379,10 +404,11 @@ export class BuildSession {
     }
   }
 
-  private params(): OptimizeParams {
+  /** What is sent for this file: data textures go lossless unless the user said otherwise. */
+  private params(fileName: string): OptimizeParams {
     const o = this.options
     return {
-      compression: o.compression,
+      compression: o.compression !== 'lossless' && this.isTexture(fileName) ? 'lossless' : o.compression,
       webp: o.webp,
       keepExif: o.keepExif,
       cmykToRgb: o.cmykToRgb,
