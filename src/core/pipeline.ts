@@ -108,7 +108,8 @@ export class BuildSession {
   private readonly cache: ImageCache | null
   /** The optimizer's identity in cache keys; for the embedded engine, refined by the engine version last seen. */
   private identity: string
-  private identityKnown = false
+  /** Read once; concurrent `process()` calls (Vite's public images beside the bundle's) wait on the same read. */
+  private identityLoaded: Promise<void> | null = null
   private readonly progress: Progress
   private readonly files: FileReport[] = []
   private optimizer: Promise<RemoteOptimizer> | null = null
@@ -215,6 +216,13 @@ export class BuildSession {
     }
   }
 
+  /** Drops a file processed ahead of time that does not ship as processed (a public copy that changed or went). */
+  forget(fileName: string): void {
+    const name = normalizeFileName(fileName)
+    const index = this.files.findIndex((f) => f.file === name)
+    if (index >= 0) this.files.splice(index, 1)
+  }
+
   /**
    * Renames files already processed, for bundlers that rename assets after optimizing them (webpack's
    * `realContentHash` puts the hash of the new bytes in the name): the report names what ships.
@@ -270,12 +278,13 @@ export class BuildSession {
   }
 
   /** For the embedded engine: the engine version this cache last saw, part of every key. */
-  private async loadIdentity(): Promise<void> {
-    if (this.identityKnown) return
-    this.identityKnown = true
-    if (this.options.backend.kind !== 'embedded' || !this.cache) return
-    const note = await this.cache.readNote(ENGINE_NOTE)
-    if (typeof note?.engine === 'string') this.identity = backendIdentity(this.options.backend, note.engine)
+  private loadIdentity(): Promise<void> {
+    this.identityLoaded ??= (async () => {
+      if (this.options.backend.kind !== 'embedded' || !this.cache) return
+      const note = await this.cache.readNote(ENGINE_NOTE)
+      if (typeof note?.engine === 'string') this.identity = backendIdentity(this.options.backend, note.engine)
+    })()
+    return this.identityLoaded
   }
 
   /**
@@ -330,6 +339,8 @@ export class BuildSession {
         for (const miss of remote) miss.settle({ result: { outcome: 'failed', reason: message(error) }, cached: false, fresh: false })
         return
       }
+      // Largest first: a big image started last would finish alone while the other workers sit idle.
+      for (const group of groups.values()) group.misses.sort((a, b) => b.asset.data.byteLength - a.asset.data.byteLength)
       await Promise.all([...groups.values()].map((group) => this.optimizeGroup(optimizer, group.misses, group.params)))
     } finally {
       this.remoteTick = null
