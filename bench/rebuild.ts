@@ -9,43 +9,16 @@
  * - bytes shipped / vite-plugin-image-optimizer's bytes shipped.
  * Warm and no-plugin builds are repeated and interleaved and the medians taken: the machine is noisy.
  */
-import { execFile } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
+import { medianOf, timedBuild as buildIn, type Timing, type Variant } from './_vite-build.ts'
 
-const run = promisify(execFile)
 const work = fileURLToPath(new URL('./.tmp/rebuild/', import.meta.url))
-const child = fileURLToPath(new URL('./_rebuild-child.ts', import.meta.url))
 const cacheDir = join(work, 'cache')
 const REPEATS = 7
 
-interface Timing {
-  /** The whole command, start-up included. */
-  wall: number
-  /** Vite's `build()` alone. */
-  build: number
-  bytes: number
-}
-
-async function timedBuild(variant: string): Promise<Timing> {
-  const started = performance.now()
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, variant, join(work, variant), cacheDir], {
-    maxBuffer: 16 * 1024 * 1024,
-  })
-  const wall = performance.now() - started
-  const last = stdout.trim().split('\n').pop()!
-  const { ms, bytes } = JSON.parse(last) as { ms: number; bytes: number }
-  return { wall, build: ms, bytes }
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-const medianOf = (runs: Timing[]): Timing => ({
-  wall: median(runs.map((r) => r.wall)),
-  build: median(runs.map((r) => r.build)),
-  bytes: runs[0]!.bytes,
-})
+const timedBuild = (variant: Variant): Promise<Timing> => buildIn(variant, { work, cacheDir })
 
 await rm(work, { recursive: true, force: true })
 await mkdir(work, { recursive: true })

@@ -39,6 +39,9 @@ export interface OpenOptions {
 
 let packageVersion: string | undefined
 
+/** A day: the embedded path has no call deadline worth the name (each image is bounded by its job's). */
+const EMBEDDED_CALL_DEADLINE_MS = 24 * 60 * 60 * 1000
+
 /** This package's version, read once from its package.json (two levels up from src/core, one from dist). */
 export function ownVersion(): string {
   if (packageVersion) return packageVersion
@@ -74,6 +77,9 @@ export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimiz
   let endpoint: string
   let apiKey: string
   let rateLimit = options.rateLimit
+  let concurrency = options.concurrency
+  /** Client settings for the embedded server only (see below). */
+  let local: { maxBatchSize: number; deadline: number } | undefined
   let closeServer = async () => {}
   if (options.backend.kind === 'embedded') {
     const server = await startEmbedded()
@@ -81,6 +87,13 @@ export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimiz
     apiKey = server.apiKey
     // Pacing a loopback server at the hosted API's 120/min would only slow the build down.
     rateLimit ??= server.rateLimit
+    // One image per job, and only one more in flight than the server works on: the rest wait here, in
+    // the bundle's own buffers, instead of as copies in the server's store; a job's clock covers one
+    // image; and an image's result is downloaded as soon as it is ready, not when its batch-mates are.
+    concurrency ??= server.workers + 1
+    // The engine is on this machine and a job's timeout bounds each image: a large app on a slow machine
+    // must not drop its last images to the hosted API's 10-minute call deadline.
+    local = { maxBatchSize: 1, deadline: EMBEDDED_CALL_DEADLINE_MS }
     closeServer = () => server.close()
     options.onEmbeddedStart?.(endpoint)
   } else {
@@ -93,8 +106,9 @@ export async function openOptimizer(options: OpenOptions): Promise<RemoteOptimiz
       apiKey,
       endpoint,
       ...(rateLimit !== undefined ? { rateLimit } : {}),
-      ...(options.concurrency !== undefined ? { maxInFlightJobs: options.concurrency } : {}),
+      ...(concurrency !== undefined ? { maxInFlightJobs: concurrency } : {}),
       maxAttempts: options.retries + 1,
+      ...local,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     })
     return {
@@ -125,7 +139,7 @@ async function statusEngine(endpoint: string): Promise<string | null> {
   }
 }
 
-async function startEmbedded(): Promise<{ endpoint: string; apiKey: string; rateLimit: number; close(): Promise<void> }> {
+async function startEmbedded(): Promise<{ endpoint: string; apiKey: string; rateLimit: number; workers: number; close(): Promise<void> }> {
   let start
   try {
     start = (await import('../server.ts')).startEmbeddedServer

@@ -11,6 +11,8 @@ import { selectBackend, type Backend, type Fallback } from './backend.ts'
 export type { Compression } from '../contract/params.ts'
 export { DEFAULT_ENDPOINT, Secret, type Backend, type Fallback } from './backend.ts'
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info'
+/** `'lossless'`: data textures found by their names; `'as-images'`: none; a list: the files those globs match. */
+export type TexturesOption = 'lossless' | 'as-images' | string[]
 
 export const DEFAULT_CACHE_DIR = 'node_modules/.cache/unplugin-megaoptim'
 export const DEFAULT_INCLUDE = [`**/*.{${Object.keys(KIND_BY_EXTENSION).join(',')}}`]
@@ -61,6 +63,17 @@ export interface Options {
    * @default 'intelligent'
    */
   compression?: Compression
+  /**
+   * Data textures (normal, roughness, metallic, height/displacement/bump, occlusion/AO and ORM maps) hold
+   * numbers a shader reads, not pictures: lossy compression breaks the lighting of a 3D scene. With
+   * `'lossless'` the files named as glTF, three.js, Poly Haven or ambientCG exports name them
+   * (`Moss_normal.png`, `LeavesNormalGL.jpg`, `wood_nor_gl_1k.png`, `*_rough*`, `*_metal*`, `*_ao*`,
+   * `*_orm*`, `*_arm*`, `*_height*`, `*_disp*`, `occlusionRoughnessMetallic`) are optimized with
+   * `compression: 'lossless'` whatever `compression` says. A list of globs (matched like `include`) names
+   * exactly which files are data textures instead; `'as-images'` treats them like any other image.
+   * @default 'lossless'
+   */
+  textures?: 'lossless' | 'as-images' | string[]
   /**
    * Also emit a `.webp` sibling next to each image (`hero-3fa1.png.webp`), only when it is smaller than
    * the optimized original. References are not rewritten.
@@ -163,6 +176,7 @@ export interface ResolvedOptions {
   include: string[]
   exclude: string[]
   compression: Compression
+  textures: TexturesOption
   webp: boolean
   keepExif: boolean
   cmykToRgb: boolean
@@ -201,7 +215,8 @@ export class OptionsError extends MegaOptimError {
 }
 
 const KNOWN = new Set<keyof Options>([
-  'apiKey', 'endpoint', 'enabled', 'fallback', 'include', 'exclude', 'compression', 'webp', 'keepExif', 'cmykToRgb', 'maxWidth',
+  'apiKey', 'endpoint', 'enabled', 'fallback', 'include', 'exclude', 'compression', 'textures', 'webp', 'keepExif',
+  'cmykToRgb', 'maxWidth',
   'maxHeight', 'minSize', 'minSavings', 'cache', 'cacheMaxAge', 'report', 'failOnError', 'concurrency',
   'rateLimit', 'timeout', 'retries', 'logLevel',
 ])
@@ -234,6 +249,15 @@ function globs(name: string, value: unknown, fallback: string[]): string[] {
     if (typeof item !== 'string' || item.trim() === '') fail(name, 'a glob string or an array of glob strings', value)
   }
   return [...(list as string[])]
+}
+
+function textures(value: unknown): TexturesOption {
+  if (value === undefined) return 'lossless'
+  if (value === 'lossless' || value === 'as-images') return value
+  if (Array.isArray(value) && value.length > 0 && value.every((g) => typeof g === 'string' && g.trim() !== '')) {
+    return [...(value as string[])]
+  }
+  return fail('textures', '"lossless", "as-images" or a non-empty array of glob strings', value)
 }
 
 function minSavings(value: unknown): MinSavings {
@@ -321,6 +345,7 @@ export function resolveOptions(options: Options = {}, context: ResolveContext = 
     include: globs('include', options.include, DEFAULT_INCLUDE),
     exclude: globs('exclude', options.exclude, []),
     ...image,
+    textures: textures(options.textures),
     minSize: wholeNumber('minSize', options.minSize, 0),
     minSavings: minSavings(options.minSavings),
     cache,

@@ -28,6 +28,7 @@ import {
   type Logger,
 } from './report.ts'
 import { optimizeSvg, SVG_PRESET_ID } from './svg.ts'
+import { createTextureMatcher } from './textures.ts'
 import { truncationReason } from './integrity.ts'
 import { ApiWait } from './api-wait.ts'
 import { seconds } from '../client/duration.ts'
@@ -125,10 +126,13 @@ export class BuildSession {
   readonly options: ResolvedOptions
   private readonly logger: Logger
   private readonly filter: FileFilter
+  /** Data textures (normal, roughness, ... maps) go with `compression: 'lossless'`. */
+  private readonly isTexture: (fileName: string) => boolean
   private readonly cache: ImageCache | null
   /** The optimizer's identity in cache keys; for the embedded engine, refined by the engine version last seen. */
   private identity: string
-  private identityKnown = false
+  /** Read once; concurrent `process()` calls (Vite's public images beside the bundle's) wait on the same read. */
+  private identityLoaded: Promise<void> | null = null
   private readonly progress: Progress
   private readonly files: FileReport[] = []
   private optimizer: Promise<RemoteOptimizer> | null = null
@@ -166,6 +170,7 @@ export class BuildSession {
       },
     }
     this.filter = createFilter(options)
+    this.isTexture = createTextureMatcher(options.textures)
     this.cache = options.cache ? new ImageCache(options.cache) : null
     this.identity = backendIdentity(options.backend)
   }
@@ -184,7 +189,7 @@ export class BuildSession {
       const kind = kindFromName(normalizeFileName(asset.fileName))!
       const broken = truncationReason(kind, asset.data)
       const contentHash = sha256(asset.data)
-      return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
+      return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.fingerprint(kind, asset.fileName), kind === 'svg' ? 'local:svgo' : this.identity) }
     })
 
     let done = 0
@@ -247,6 +252,13 @@ export class BuildSession {
     }
   }
 
+  /** Drops a file processed ahead of time that does not ship as processed (a public copy that changed or went). */
+  forget(fileName: string): void {
+    const name = normalizeFileName(fileName)
+    const index = this.files.findIndex((f) => f.file === name)
+    if (index >= 0) this.files.splice(index, 1)
+  }
+
   /**
    * Renames files already processed, for bundlers that rename assets after optimizing them (webpack's
    * `realContentHash` puts the hash of the new bytes in the name): the report names what ships.
@@ -307,23 +319,24 @@ export class BuildSession {
     )
   }
 
-  private fingerprint(kind: ImageKind): Record<string, unknown> {
+  private fingerprint(kind: ImageKind, fileName: string): Record<string, unknown> {
     if (kind === 'svg') return { svg: SVG_PRESET_ID }
     // Keyed on exactly what is sent, so no output-changing parameter can be left out of the key.
-    return { ...this.params() }
+    return { ...this.params(fileName) }
   }
 
   /** For the embedded engine: the engine version this cache last saw, part of every key. */
-  private async loadIdentity(): Promise<void> {
-    if (this.identityKnown) return
-    this.identityKnown = true
-    const primary = this.options.backend.kind === 'embedded'
-    if ((!primary && this.options.fallback !== 'embedded') || !this.cache) return
-    const note = await this.cache.readNote(ENGINE_NOTE)
-    if (typeof note?.engine !== 'string') return
-    const identity = backendIdentity({ kind: 'embedded' }, note.engine)
-    if (primary) this.identity = identity
-    else this.fallbackIdentity = identity
+  private loadIdentity(): Promise<void> {
+    this.identityLoaded ??= (async () => {
+      const primary = this.options.backend.kind === 'embedded'
+      if ((!primary && this.options.fallback !== 'embedded') || !this.cache) return
+      const note = await this.cache.readNote(ENGINE_NOTE)
+      if (typeof note?.engine !== 'string') return
+      const identity = backendIdentity({ kind: 'embedded' }, note.engine)
+      if (primary) this.identity = identity
+      else this.fallbackIdentity = identity
+    })()
+    return this.identityLoaded
   }
 
   /**
@@ -364,67 +377,98 @@ export class BuildSession {
     )
     if (remote.length === 0) return
 
-    let outcomes: OptimizeOutcome[] = []
-    let thrown: string | null = null
+    // One request stream per set of parameters (data textures go lossless), sharing the client's queue;
+    // largest first: a big image started last would finish alone while the other workers sit idle.
+    const groups = new Map<string, { params: OptimizeParams; misses: Miss[] }>()
+    for (const miss of remote) {
+      const params = this.params(miss.asset.fileName)
+      const id = JSON.stringify(params)
+      const group = groups.get(id) ?? { params, misses: [] }
+      group.misses.push(miss)
+      groups.set(id, group)
+    }
+    for (const group of groups.values()) group.misses.sort((a, b) => b.asset.data.byteLength - a.asset.data.byteLength)
+    const all = [...groups.values()]
     if (this.wait.spent()) {
       // An earlier phase of this build already waited the whole budget: nothing more is sent.
-      thrown = `not sent: the API gave no answer within ${seconds(this.wait.timeoutMs)} earlier in this build`
-    } else {
-      let remoteDone = 0
-      this.remoteTick = (label) => {
-        remoteDone++
-        tick(label)
-      }
-      try {
-        const work = (async () => {
-          const optimizer = await this.openOptimizer()
-          // The clock starts once the client is ready: loading it (or starting the embedded server) is not waiting.
-          const deadline = this.wait.deadline()
-          const result = await optimizer.optimize(
-            remote.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
-            this.params(),
-            { deadline },
-          )
-          await this.refreshIdentity(optimizer)
-          return result
-        })()
-        outcomes = await this.wait.watch(work, () => ({ done: remoteDone, total: remote.length, retries: this.retries }), (line) => this.heartbeat(line))
-      } catch (error) {
-        thrown = message(error)
-      }
+      const reason = `not sent: the API gave no answer within ${seconds(this.wait.timeoutMs)} earlier in this build`
+      await Promise.all(all.map((group) => this.settleGroup(group.misses, group.params, [], reason)))
+      return
     }
+    let remoteDone = 0
+    this.remoteTick = (label) => {
+      remoteDone++
+      tick(label)
+    }
+    try {
+      const work = (async () => {
+        let optimizer: RemoteOptimizer
+        try {
+          optimizer = await this.openOptimizer()
+        } catch (error) {
+          await Promise.all(all.map((group) => this.settleGroup(group.misses, group.params, [], message(error))))
+          return
+        }
+        // The clock starts once the client is ready: loading it (or starting the embedded server) is not waiting.
+        const deadline = this.wait.deadline()
+        await Promise.all(all.map((group) => this.optimizeGroup(optimizer, group.misses, group.params, deadline)))
+      })()
+      await this.wait.watch(work, () => ({ done: remoteDone, total: remote.length, retries: this.retries }), (line) => this.heartbeat(line))
+    } finally {
+      this.remoteTick = null
+    }
+  }
+
+  private async optimizeGroup(optimizer: RemoteOptimizer, misses: Miss[], params: OptimizeParams, deadline: ReturnType<ApiWait['deadline']>): Promise<void> {
+    let outcomes: OptimizeOutcome[] = []
+    let thrown: string | null = null
+    try {
+      outcomes = await optimizer.optimize(
+        misses.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })),
+        params,
+        { deadline },
+      )
+      await this.refreshIdentity(optimizer)
+    } catch (error) {
+      thrown = message(error)
+    }
+    await this.settleGroup(misses, params, outcomes, thrown)
+  }
+
+  /** Stores each outcome (`thrown`: the whole call failed), and hands what the API could not do to the fallback. */
+  private async settleGroup(misses: Miss[], params: OptimizeParams, outcomes: OptimizeOutcome[], thrown: string | null): Promise<void> {
     const canFallBack = this.options.fallback === 'embedded' && this.options.backend.kind === 'remote'
-    const rescued = canFallBack ? remote.filter((_, index) => thrown !== null || apiUnavailable(outcomes[index])) : []
+    const rescued = canFallBack ? misses.filter((_, index) => thrown !== null || apiUnavailable(outcomes[index])) : []
     // Originals kept because the API never answered (the summary names the API as unresponsive).
-    this.unanswered += this.wait.spent() && thrown !== null
-      ? remote.length - rescued.length
-      : outcomes.filter((o, index) => o.status === 'failed' && NO_ANSWER.has(o.error.code) && !rescued.includes(remote[index]!)).length
+    this.unanswered +=
+      thrown !== null && this.wait.spent()
+        ? misses.length - rescued.length
+        : outcomes.filter((o, index) => o.status === 'failed' && NO_ANSWER.has(o.error.code) && !rescued.includes(misses[index]!)).length
     await Promise.all(
-      remote.map(async (miss, index) => {
+      misses.map(async (miss, index) => {
         if (rescued.includes(miss)) return
         if (thrown !== null) return miss.settle({ result: { outcome: 'failed', reason: thrown }, cached: false, fresh: false })
-        const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.identity)
+        const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind, miss.asset.fileName), this.identity)
         miss.settle(await this.store(key, miss.asset, outcomes[index]))
       }),
     )
     if (rescued.length) {
-      const first = outcomes[remote.indexOf(rescued[0]!)]
+      const first = outcomes[misses.indexOf(rescued[0]!)]
       const reason = thrown ?? (first?.status === 'failed' ? withoutName(first.error.message, first.name) : 'the API failed')
-      await this.fallBack(rescued, reason)
+      await this.fallBack(rescued, params, reason)
     }
-    this.remoteTick = null
   }
 
   /**
    * `fallback: 'embedded'`: the images the API could not do go to the embedded engine. Their results are
    * cached under the engine's identity, never the API's, so a later build asks the API again.
    */
-  private async fallBack(misses: Miss[], reason: string): Promise<void> {
+  private async fallBack(misses: Miss[], params: OptimizeParams, reason: string): Promise<void> {
     this.logger.warn(`the API could not be used (${reason}); ${misses.length} ${misses.length === 1 ? 'image goes' : 'images go'} to the embedded engine instead (fallback: 'embedded')`)
     await this.loadIdentity()
     const todo: Miss[] = []
     for (const miss of misses) {
-      const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.fallbackIdentity)
+      const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind, miss.asset.fileName), this.fallbackIdentity)
       const hit = this.cache ? await this.cache.get(key).catch(() => null) : null
       if (hit) miss.settle({ result: hit, cached: true, fresh: false })
       else todo.push(miss)
@@ -433,11 +477,11 @@ export class BuildSession {
     try {
       this.fallbackOptimizer ??= this.open({ kind: 'embedded' }, null)
       const optimizer = await this.fallbackOptimizer
-      const outcomes = await optimizer.optimize(todo.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })), this.params())
+      const outcomes = await optimizer.optimize(todo.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })), params)
       await this.refreshIdentity(optimizer, true)
       await Promise.all(
         todo.map(async (miss, index) => {
-          const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind), this.fallbackIdentity)
+          const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind, miss.asset.fileName), this.fallbackIdentity)
           miss.settle(await this.store(key, miss.asset, outcomes[index], false))
         }),
       )
@@ -504,10 +548,11 @@ export class BuildSession {
     if (webp) await this.remember(ownOutputKey(sha256(webp)), { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
   }
 
-  private params(): OptimizeParams {
+  /** What is sent for this file: data textures go lossless unless the user said otherwise. */
+  private params(fileName: string): OptimizeParams {
     const o = this.options
     return {
-      compression: o.compression,
+      compression: o.compression !== 'lossless' && this.isTexture(fileName) ? 'lossless' : o.compression,
       webp: o.webp,
       keepExif: o.keepExif,
       cmykToRgb: o.cmykToRgb,

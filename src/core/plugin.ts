@@ -6,7 +6,7 @@
 import type { UnpluginFactory } from 'unplugin'
 import type { Logger as ViteLogger, ResolvedConfig } from 'vite'
 import { optimizeBundle, type BundleLike, type EmitContext } from './adapters/rollup.ts'
-import { optimizePublicCopies } from './adapters/vite-public.ts'
+import { finishPublicImages, startPublicImages, type PublicRun } from './adapters/vite-public.ts'
 import { applyWebpackLike } from './adapters/webpack.ts'
 import { setupEsbuild } from './adapters/esbuild.ts'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.ts'
@@ -50,8 +50,8 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
   // Vite: relative `cache`/`report` paths follow the project root, which is known only once resolved.
   let viteConfig: ResolvedConfig | undefined
   let viteOptions = options
-  /** Sessions kept open from `generateBundle` to `writeBundle` to take in the public-dir copies. */
-  const pending = new Map<string, { session: BuildSession; bundleFiles: Set<string> }>()
+  /** Sessions kept open from `generateBundle` to `writeBundle` to put the public-dir images in place. */
+  const pending = new Map<string, { session: BuildSession; run: PublicRun }>()
 
   /** Finishes every open session, even when one fails (each may hold an embedded server), then rethrows. */
   async function finishPending(): Promise<void> {
@@ -92,13 +92,13 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
       async generateBundle(output, bundle) {
         const config = environmentConfig(this, viteConfig!)
         const session = new BuildSession(viteOptions, { logger: viteLogger(config.logger) })
-        let keepOpen = false
+        // Vite copies publicDir into outDir before writing the bundle: its images are optimized from the
+        // sources alongside the bundle's, and put on the copies in writeBundle.
+        const dir = output.dir
+        const keepOpen = Boolean(config.build.write && config.build.copyPublicDir && config.publicDir && dir)
         try {
+          if (keepOpen) pending.set(dir!, { session, run: startPublicImages(session, config.publicDir, new Set(Object.keys(bundle))) })
           await optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext)
-          // Vite copies publicDir into outDir before writing the bundle; those copies are handled in writeBundle.
-          const dir = output.dir
-          keepOpen = Boolean(config.build.write && config.build.copyPublicDir && config.publicDir && dir)
-          if (keepOpen) pending.set(dir!, { session, bundleFiles: new Set(Object.keys(bundle)) })
         } finally {
           if (!keepOpen) await session.finish()
         }
@@ -108,9 +108,8 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
         const entry = dir ? pending.get(dir) : undefined
         if (!dir || !entry) return
         pending.delete(dir)
-        const config = environmentConfig(this, viteConfig!)
         try {
-          await optimizePublicCopies(entry.session, config.publicDir, dir, entry.bundleFiles)
+          await finishPublicImages(entry.session, entry.run, dir)
         } finally {
           await entry.session.finish()
         }

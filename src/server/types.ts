@@ -57,6 +57,8 @@ export interface EmbeddedServer {
   apiKey: string
   /** Requests per minute per endpoint this server allows: the pace to give its client. */
   rateLimit: number
+  /** Images it optimizes at once: more in flight only wait in its memory. */
+  workers: number
   stats: ServerStats
   close(): Promise<void>
 }

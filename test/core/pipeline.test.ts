@@ -91,6 +91,35 @@ describe('BuildSession', () => {
     expect((await sharp(again!.data).metadata()).width).toBe(120)
   })
 
+  it('sends data textures lossless under intelligent: pixel-identical, and keyed as lossless in the cache', async () => {
+    const { default: sharp } = await import('sharp')
+    const pixels = async (data: Uint8Array) => (await sharp(data).ensureAlpha().raw().toBuffer()).toString('base64')
+    const s = session({ compression: 'intelligent' })
+    const [map, photo] = await s.process([
+      { fileName: 'assets/Horse_normal-DiwrgTda.png', data: horse },
+      { fileName: 'assets/horse-DiwrgTda.png', data: horse },
+    ])
+    await s.finish()
+    expect(map!.changed).toBe(true)
+    expect(await pixels(map!.data)).toBe(await pixels(horse))
+    expect(photo!.changed).toBe(true)
+    expect(photo!.data.byteLength).toBeLessThan(map!.data.byteLength)
+    expect(await pixels(photo!.data)).not.toBe(await pixels(horse))
+
+    const resolved = resolveOptions({ apiKey, endpoint: server.endpoint })
+    const params = { webp: false, keepExif: false, cmykToRgb: true, maxWidth: 0, maxHeight: 0 }
+    const cache = new ImageCache(path.join(dir, 'cache'))
+    const key = (compression: string) => cacheKey(sha256(horse), { ...params, compression }, backendIdentity(resolved.backend))
+    expect(await cache.get(key('lossless'))).toMatchObject({ outcome: 'optimized' })
+    expect(await cache.get(key('intelligent'))).toMatchObject({ outcome: 'optimized' })
+
+    // textures: 'as-images' sends the same map lossy, as a different cache entry.
+    const asImages = session({ compression: 'intelligent', textures: 'as-images' })
+    const [lossy] = await asImages.process([{ fileName: 'assets/Horse_normal-DiwrgTda.png', data: horse }])
+    await asImages.finish()
+    expect(lossy!.data).toEqual(photo!.data)
+  })
+
   it('skips files below minSize and those excluded; keeps the original below minSavings, without calling it an error', async () => {
     const s = session({ minSize: 2000, exclude: ['**/skip/**'], minSavings: '95%' })
     const results = await s.process([

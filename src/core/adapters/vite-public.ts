@@ -6,7 +6,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { BuildSession } from '../pipeline.ts'
+import type { AssetInput, AssetResult, BuildSession } from '../pipeline.ts'
 import { writeBack } from './write-back.ts'
 
 /** Every file under `dir`, as forward-slash paths relative to it. */
@@ -17,33 +17,67 @@ async function listFiles(dir: string): Promise<string[]> {
     .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
 }
 
+/** Public images being optimized from `publicDir` itself, before Vite has copied them to `outDir`. */
+export interface PublicRun {
+  results: Promise<{ source: Uint8Array; result: AssetResult }[]>
+}
+
 /**
- * Optimizes the copies of `publicDir`'s images inside `outDir`. `bundleFiles` are the names the bundle
- * wrote: a bundle file that shadows a public one is the bundle's, already handled in `generateBundle`.
+ * Starts on `publicDir`'s images from the sources while the bundle's own images are still being optimized,
+ * so that the two share the workers instead of running one after the other. `bundleFiles` are the names
+ * the bundle writes: a bundle file that shadows a public one is the bundle's, handled in `generateBundle`.
  */
-export async function optimizePublicCopies(
-  session: BuildSession,
-  publicDir: string,
-  outDir: string,
-  bundleFiles: ReadonlySet<string>,
-): Promise<void> {
-  let names: string[]
-  try {
-    names = await listFiles(publicDir)
-  } catch {
-    return
+export function startPublicImages(session: BuildSession, publicDir: string, bundleFiles: ReadonlySet<string>): PublicRun {
+  const results = (async () => {
+    let names: string[]
+    try {
+      names = await listFiles(publicDir)
+    } catch {
+      return []
+    }
+    const wanted = names.filter((name) => !bundleFiles.has(name) && session.wants(name))
+    const inputs = (
+      await Promise.all(
+        wanted.map(async (name) => {
+          try {
+            return { fileName: name, data: new Uint8Array(await readFile(path.join(publicDir, name))) }
+          } catch {
+            return null
+          }
+        }),
+      )
+    ).filter((input) => input !== null)
+    const sources = new Map(inputs.map((input) => [input.fileName, input.data]))
+    return (await session.process(inputs)).map((result) => ({ source: sources.get(result.fileName)!, result }))
+  })()
+  // Awaited in writeBundle; a build that fails before then must not leave an unhandled rejection.
+  results.catch(() => {})
+  return { results }
+}
+
+/**
+ * Puts the results of `startPublicImages` on Vite's copies in `outDir`. A copy that is missing was not
+ * copied (or was removed by another plugin): nothing to do. A copy whose bytes differ from the source
+ * that was optimized (another plugin rewrote it) is optimized again as it is, so what ships is always
+ * derived from what Vite wrote.
+ */
+export async function finishPublicImages(session: BuildSession, run: PublicRun, outDir: string): Promise<void> {
+  const ready: AssetResult[] = []
+  const changed: AssetInput[] = []
+  for (const { source, result } of await run.results) {
+    let copy: Uint8Array
+    try {
+      copy = new Uint8Array(await readFile(path.join(outDir, result.fileName)))
+    } catch {
+      session.forget(result.fileName)
+      continue
+    }
+    if (Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength).equals(source)) ready.push(result)
+    else {
+      session.forget(result.fileName)
+      changed.push({ fileName: result.fileName, data: copy })
+    }
   }
-  const wanted = names.filter((name) => !bundleFiles.has(name) && session.wants(name))
-  const inputs = (
-    await Promise.all(
-      wanted.map(async (name) => {
-        try {
-          return { fileName: name, data: new Uint8Array(await readFile(path.join(outDir, name))) }
-        } catch {
-          return null // not copied (e.g. another plugin removed it): nothing to optimize
-        }
-      }),
-    )
-  ).filter((input) => input !== null)
-  await writeBack(session, outDir, await session.process(inputs))
+  await writeBack(session, outDir, ready)
+  if (changed.length > 0) await writeBack(session, outDir, await session.process(changed))
 }

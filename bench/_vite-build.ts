@@ -1,0 +1,65 @@
+/**
+ * One Vite build in a fresh process (`_rebuild-child.ts`), timed as the whole command, as a user's
+ * `vite build` is: shared by the playground (`rebuild`) and `large-app` benchmarks.
+ */
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const child = fileURLToPath(new URL('./_rebuild-child.ts', import.meta.url))
+
+export type Variant = 'plain' | 'vite-plugin-image-optimizer' | 'cold' | 'warm'
+
+export interface Timing {
+  /** The whole command, start-up included. */
+  wall: number
+  /** Vite's `build()` alone. */
+  build: number
+  /** Every file shipped. */
+  bytes: number
+  /** The image files shipped (by extension). */
+  imageBytes: number
+  imageFiles: number
+  /** The child's peak resident set size, in bytes (the embedded server and sharp run in it too). */
+  maxRss: number
+  /** CPU time of the whole command (ms, every thread): what the build cost, however busy the machine. */
+  cpu: number
+}
+
+export interface BuildPlace {
+  /** Where each variant's output goes (`<work>/<variant>`). */
+  work: string
+  /** The plugin's cache directory (shared by cold and warm). */
+  cacheDir: string
+  /** The Vite project; the playground when omitted. */
+  root?: string
+  /** Load the plugin from `dist/` (as a user does) rather than compiling `src/` on the fly. */
+  dist?: boolean
+}
+
+export async function timedBuild(variant: Variant, place: BuildPlace): Promise<Timing> {
+  const args = ['--import', 'tsx', child, variant, join(place.work, variant), place.cacheDir]
+  if (place.root) args.push(place.root)
+  const started = performance.now()
+  const env = place.dist ? { ...process.env, MEGAOPTIM_BENCH_PLUGIN: 'dist' } : process.env
+  const { stdout } = await run(process.execPath, args, { maxBuffer: 16 * 1024 * 1024, env })
+  const wall = performance.now() - started
+  const last = stdout.trim().split('\n').pop()!
+  const parsed = JSON.parse(last) as Omit<Timing, 'wall' | 'build'> & { ms: number }
+  return { wall, build: parsed.ms, bytes: parsed.bytes, imageBytes: parsed.imageBytes, imageFiles: parsed.imageFiles, maxRss: parsed.maxRss, cpu: parsed.cpu }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/** The median of each figure over repeated builds of one variant. */
+export const medianOf = (runs: Timing[]): Timing => ({
+  wall: median(runs.map((r) => r.wall)),
+  build: median(runs.map((r) => r.build)),
+  bytes: runs[0]!.bytes,
+  imageBytes: runs[0]!.imageBytes,
+  imageFiles: runs[0]!.imageFiles,
+  maxRss: median(runs.map((r) => r.maxRss)),
+  cpu: median(runs.map((r) => r.cpu)),
+})

@@ -1,0 +1,67 @@
+/**
+ * `npm run bench -- large-app`: a Vite app of about 80 images and 27 MB (photos, screenshots with small
+ * text, flat art and icons with alpha, glTF-style texture sets; imported from JS, CSS and HTML and placed
+ * in `public/`), assembled from public Debian packages on first run (see `_large-app-fixture.ts`), built
+ * four ways, each in a fresh process: no plugin, vite-plugin-image-optimizer with its defaults, this
+ * plugin cold on the embedded default, and this plugin warm.
+ *
+ * Prints the whole command's time, its CPU time (the figure that holds on a machine shared with other
+ * work), the image bytes shipped and each build's peak RSS, and the ratios against the targets of issue 7.
+ * The plugin is loaded from the built package (`npm run build` runs first), as a user's build loads it. No plugin and warm are repeated, interleaved, and their medians taken.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { BENCH_CACHE, largeApp } from './_large-app-fixture.ts'
+import { medianOf, timedBuild, type Timing, type Variant } from './_vite-build.ts'
+
+const REPEATS = 5
+const app = await largeApp()
+const work = join(BENCH_CACHE, 'large-app-builds')
+// The plugin as a user loads it: the built package, not src/ compiled on the fly in every process.
+execFileSync('npm', ['run', 'build', '--silent'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: 'ignore' })
+const place = { work, cacheDir: join(work, 'cache'), root: app.root, dist: true }
+const build = (variant: Variant): Promise<Timing> => timedBuild(variant, place)
+
+await rm(work, { recursive: true, force: true })
+await mkdir(work, { recursive: true })
+console.log(`large app: ${app.images} images, ${(app.bytes / 1e6).toFixed(1)} MB, in ${app.root}`)
+
+// A throwaway build warms the OS file cache and tsx's transform cache for every variant alike.
+await build('plain')
+const peer = await build('vite-plugin-image-optimizer')
+const cold = await build('cold')
+const plainRuns: Timing[] = []
+const warmRuns: Timing[] = []
+for (let i = 0; i < REPEATS; i++) {
+  plainRuns.push(await build('plain'))
+  warmRuns.push(await build('warm'))
+}
+const plain = medianOf(plainRuns)
+const warm = medianOf(warmRuns)
+
+const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`
+const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`
+const s = (n: number) => `${(n / 1000).toFixed(1)} s`
+console.log(`\neach build in a fresh process; no plugin and warm: median of ${REPEATS}, interleaved\n`)
+console.log(`${'variant'.padEnd(40)}${'command'.padStart(10)}${'build()'.padStart(10)}${'CPU'.padStart(10)}${'images shipped'.padStart(16)}${'peak RSS'.padStart(11)}`)
+const rows: [string, Timing][] = [
+  ['no plugin', plain],
+  ['vite-plugin-image-optimizer, defaults', peer],
+  ['megaoptim, cold cache (embedded)', cold],
+  ['megaoptim, warm cache', warm],
+]
+for (const [name, t] of rows) {
+  console.log(`${name.padEnd(40)}${s(t.wall).padStart(10)}${s(t.build).padStart(10)}${s(t.cpu).padStart(10)}${mb(t.imageBytes).padStart(16)}${gb(t.maxRss).padStart(11)}`)
+}
+console.log('')
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met')
+const coldRatio = cold.wall / peer.wall
+const bytesRatio = cold.imageBytes / peer.imageBytes
+const warmRatio = warm.wall / plain.wall
+const added = cold.maxRss - plain.maxRss
+console.log(`cold / vite-plugin-image-optimizer, whole command: ${coldRatio.toFixed(2)}  (target <= 2.0: ${verdict(coldRatio <= 2)}; CPU time: ${(cold.cpu / peer.cpu).toFixed(2)})`)
+console.log(`image bytes shipped / vite-plugin-image-optimizer: ${bytesRatio.toFixed(3)}  (target <= 0.60: ${verdict(bytesRatio <= 0.6)})`)
+console.log(`warm / no plugin, whole command:                   ${warmRatio.toFixed(3)}  (target <= 1.10: ${verdict(warmRatio <= 1.1)}; CPU time: ${(warm.cpu / plain.cpu).toFixed(3)})`)
+console.log(`plugin's added peak RSS, cold over no plugin:      ${added >= 0 ? '+' : ''}${gb(added)}  (target <= +0.5 GB: ${verdict(added <= 0.5e9)})`)
