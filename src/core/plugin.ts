@@ -3,14 +3,16 @@
  * native API through unplugin's per-bundler keys. Options are validated here, when the plugin is created,
  * so a bad value fails the build before anything is bundled.
  */
+import path from 'node:path'
 import type { UnpluginFactory } from 'unplugin'
 import type { Logger as ViteLogger, ResolvedConfig } from 'vite'
 import { optimizeBundle, type BundleLike, type EmitContext } from './adapters/rollup.ts'
-import { optimizePublicCopies } from './adapters/vite-public.ts'
+import { optimizePublicImages, publicSiblings, writePublicCopies } from './adapters/vite-public.ts'
+import { webpNegotiation } from './adapters/vite-preview.ts'
 import { applyWebpackLike } from './adapters/webpack.ts'
 import { setupEsbuild } from './adapters/esbuild.ts'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.ts'
-import { BuildSession } from './pipeline.ts'
+import { BuildSession, type AssetResult } from './pipeline.ts'
 import { consoleLogger, type Logger } from './report.ts'
 
 export const PLUGIN_NAME = 'unplugin-megaoptim'
@@ -48,8 +50,8 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
   // Vite: relative `cache`/`report` paths follow the project root, which is known only once resolved.
   let viteConfig: ResolvedConfig | undefined
   let viteOptions = options
-  /** Sessions kept open from `generateBundle` to `writeBundle` to take in the public-dir copies. */
-  const pending = new Map<string, { session: BuildSession; bundleFiles: Set<string> }>()
+  /** Sessions kept open from `generateBundle` to `writeBundle`, with the public-dir results to write over Vite's copies. */
+  const pending = new Map<string, { session: BuildSession; publicResults: AssetResult[] }>()
 
   /** Finishes every open session, even when one fails (each may hold an embedded server), then rethrows. */
   async function finishPending(): Promise<void> {
@@ -81,8 +83,8 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
     },
 
     vite: {
-      // Production builds only: never in the dev server.
-      apply: 'build',
+      // Production builds, and `vite preview` for WebP negotiation; never the dev server.
+      apply: (_config, env) => env.command === 'build' || env.isPreview === true,
       configResolved(config) {
         viteConfig = config
         viteOptions = resolveOptions(rawOptions, { env: process.env, cwd: config.root })
@@ -92,11 +94,16 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
         const session = new BuildSession(viteOptions, { logger: viteLogger(config.logger) })
         let keepOpen = false
         try {
-          await optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext)
-          // Vite copies publicDir into outDir before writing the bundle; those copies are handled in writeBundle.
+          // Vite copies publicDir into outDir when it writes the bundle: those images are optimized now (so
+          // HTML and CSS can name their WebP siblings) and written over the copies in writeBundle.
           const dir = output.dir
-          keepOpen = Boolean(config.build.write && config.build.copyPublicDir && config.publicDir && dir)
-          if (keepOpen) pending.set(dir!, { session, bundleFiles: new Set(Object.keys(bundle)) })
+          const withPublic = Boolean(config.build.write && config.build.copyPublicDir && config.publicDir && dir)
+          const publicResults = withPublic ? await optimizePublicImages(session, config.publicDir, new Set(Object.keys(bundle))) : []
+          await optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext, {
+            siblingsOutsideBundle: publicSiblings(publicResults),
+          })
+          keepOpen = withPublic
+          if (keepOpen) pending.set(dir!, { session, publicResults })
         } finally {
           if (!keepOpen) await session.finish()
         }
@@ -106,12 +113,15 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
         const entry = dir ? pending.get(dir) : undefined
         if (!dir || !entry) return
         pending.delete(dir)
-        const config = environmentConfig(this, viteConfig!)
         try {
-          await optimizePublicCopies(entry.session, config.publicDir, dir, entry.bundleFiles)
+          await writePublicCopies(entry.session, dir, entry.publicResults)
         } finally {
           await entry.session.finish()
         }
+      },
+      configurePreviewServer(server) {
+        const { root, build } = server.config
+        server.middlewares.use(webpNegotiation(path.resolve(root, build.outDir), server.config.base))
       },
       // A build that failed between generateBundle and writeBundle still reports and stops the embedded server.
       async closeBundle() {
