@@ -59,13 +59,15 @@ export interface BuildOutcome {
 const IMAGE_TEST = /\.(png|jpe?g|gif|svg)$/i
 
 /**
- * webpack and Rspack: also emit `index.html` with their HTML plugin (html-webpack-plugin, HtmlRspackPlugin),
+ * Extra build settings. `html`, for webpack and Rspack: also emit `index.html` with their HTML plugin (html-webpack-plugin, HtmlRspackPlugin),
  * holding an `<img>` of the emitted horse image, as a page template would after `require()`.
  */
 export interface BuildExtras {
   html?: boolean
   /** Build without the plugin (the plain build to compare with). */
   plain?: boolean
+  /** Vite: also write `.vite/manifest.json` and `.vite/ssr-manifest.json`. */
+  manifests?: boolean
 }
 
 /** The page the HTML plugins emit: the horse image by the name it has when the page is made. */
@@ -98,8 +100,8 @@ export async function buildWith(
         configFile: false,
         logLevel: 'silent',
         customLogger: logger,
-        build: { outDir, emptyOutDir: true, assetsInlineLimit: 0, minify: false },
-        plugins: [megaoptim(options)],
+        build: { outDir, emptyOutDir: true, assetsInlineLimit: 0, minify: false, ...(extras.manifests ? { manifest: true, ssrManifest: true } : {}) },
+        plugins: extras.plain ? [] : [megaoptim(options)],
       })
       break
     }
@@ -108,7 +110,7 @@ export async function buildWith(
       const { default: megaoptim } = await import('../../src/rollup.ts')
       const bundle = await rollup({
         input: entry,
-        plugins: [fixtureAssets(), megaoptim(options)],
+        plugins: [fixtureAssets(), ...(extras.plain ? [] : [megaoptim(options)])],
         onLog: (level, log) => void (level === 'warn' && warnings.push(log.message)),
       })
       try {
@@ -123,7 +125,7 @@ export async function buildWith(
       const { default: megaoptim } = await import('../../src/rolldown.ts')
       const bundle = await rolldown({
         input: entry,
-        plugins: [fixtureAssets(), megaoptim(options)],
+        plugins: [fixtureAssets(), ...(extras.plain ? [] : [megaoptim(options)])],
         onLog: (level, log) => void (level === 'warn' && warnings.push(log.message)),
       })
       try {
@@ -199,7 +201,7 @@ export async function buildWith(
         assetNames: 'assets/[name]-[hash]',
         loader: { '.png': 'file', '.jpg': 'file', '.gif': 'file', '.svg': 'file' },
         logLevel: 'silent',
-        plugins: [megaoptim(options)],
+        plugins: extras.plain ? [] : [megaoptim(options)],
       })
       warnings.push(...result.warnings.map((w) => w.text))
       break
