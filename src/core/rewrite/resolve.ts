@@ -4,6 +4,7 @@
  * output directory (`assets/hero-3fa1.png`).
  */
 import path from 'node:path'
+import { CONTENT_TYPES, formatFromName } from '../../contract/formats.ts'
 
 /** The path part of `url` and what follows it (`?query#hash`), or null for URLs that name no file here. */
 function splitUrl(url: string): { pathname: string; rest: string } | null {
@@ -52,14 +53,11 @@ export function webpUrl(url: string): string {
   return `${url.trim().slice(0, parts.pathname.length)}.webp${parts.rest}`
 }
 
-const MIME_BY_EXTENSION: Record<string, string> = {
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-}
-
-/** The media type of an image named by `file`, for `type()` in `image-set()`; null when not a raster we optimize. */
+/**
+ * The media type of an image named by `file` that can have a WebP sibling (a JPEG, PNG or GIF), for
+ * `type()` in `image-set()`; null for anything else.
+ */
 export function mimeOf(file: string): string | null {
-  return MIME_BY_EXTENSION[path.posix.extname(file).toLowerCase()] ?? null
+  const format = formatFromName(file)
+  return format && format !== 'webp' ? CONTENT_TYPES[format] : null
 }
