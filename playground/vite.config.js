@@ -9,6 +9,8 @@ export default defineConfig({
   },
   plugins: [
     megaoptim({
+      // WebP siblings, with the HTML and CSS pointed at them (`vite preview` negotiates the JS-imported ones).
+      webp: true,
       cache: '.cache/megaoptim',
       report: 'dist/megaoptim-report.json',
     }),

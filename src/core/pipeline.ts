@@ -18,6 +18,7 @@ import type { Backend, ResolvedOptions } from './options.ts'
 import {
   consoleLogger,
   formatFailures,
+  formatReferences,
   formatTable,
   levelled,
   Progress,
@@ -26,6 +27,7 @@ import {
   type BuildReport,
   type FileReport,
   type Logger,
+  type ReferenceCounts,
 } from './report.ts'
 import { optimizeSvg, SVG_PRESET_ID } from './svg.ts'
 import { createTextureMatcher } from './textures.ts'
@@ -151,6 +153,8 @@ export class BuildSession {
   /** Advances the progress line as the client reports each image done. */
   private remoteTick: ((label: string) => void) | null = null
   private finished = false
+  /** Issue 10: references the adapter rewrote and names it changed (see noteReferences). */
+  private readonly references: ReferenceCounts = { rewritten: 0, renamed: 0 }
 
   constructor(options: ResolvedOptions, sessionOptions: SessionOptions = {}) {
     this.options = options
@@ -270,6 +274,12 @@ export class BuildSession {
     }
   }
 
+  /** Counts references an adapter rewrote (HTML, CSS, JS, manifests) and assets it renamed, for the summary. */
+  noteReferences(rewritten: number, renamed: number): void {
+    this.references.rewritten += rewritten
+    this.references.renamed += renamed
+  }
+
   /** Ends the build: summary, JSON report, embedded server shutdown, cache pruning, `failOnError`. */
   async finish(): Promise<BuildReport> {
     if (this.finished) throw new Error('BuildSession.finish() called twice')
@@ -285,7 +295,9 @@ export class BuildSession {
       await optimizer.close().catch((error: unknown) => this.logger.warn(`could not stop the optimizer cleanly: ${message(error)}`))
     }
     const report = summarize(backendLabel(this.options.backend), this.files, { requests, tokensUsed: this.tokensUsed, tokensLeft })
-    if (report.totals.files > 0) this.logger.info(formatTable(report))
+    if (this.references.rewritten > 0 || this.references.renamed > 0) report.references = { ...this.references }
+    const references = formatReferences(report.references)
+    if (report.totals.files > 0) this.logger.info(formatTable(report) + (references ? `\n${references}` : ''))
     if (this.unanswered > 0) this.logger.warn(this.unansweredLine())
     const failures = formatFailures(report)
     if (failures && !this.options.failOnError) this.logger.warn(failures)

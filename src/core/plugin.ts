@@ -3,14 +3,16 @@
  * native API through unplugin's per-bundler keys. Options are validated here, when the plugin is created,
  * so a bad value fails the build before anything is bundled.
  */
+import path from 'node:path'
 import type { UnpluginFactory } from 'unplugin'
 import type { Logger as ViteLogger, ResolvedConfig } from 'vite'
 import { optimizeBundle, type BundleLike, type EmitContext } from './adapters/rollup.ts'
-import { finishPublicImages, startPublicImages, type PublicRun } from './adapters/vite-public.ts'
+import { finishPublicImages, publicSiblings, startPublicImages, type PublicRun } from './adapters/vite-public.ts'
+import { webpNegotiation } from './adapters/vite-preview.ts'
 import { applyWebpackLike } from './adapters/webpack.ts'
 import { setupEsbuild } from './adapters/esbuild.ts'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.ts'
-import { BuildSession } from './pipeline.ts'
+import { BuildSession, type AssetResult } from './pipeline.ts'
 import { consoleLogger, type Logger } from './report.ts'
 
 export const PLUGIN_NAME = 'unplugin-megaoptim'
@@ -83,8 +85,8 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
     },
 
     vite: {
-      // Production builds only: never in the dev server.
-      apply: 'build',
+      // Production builds, and `vite preview` for WebP negotiation; never the dev server.
+      apply: (_config, env) => env.command === 'build' || env.isPreview === true,
       configResolved(config) {
         viteConfig = config
         viteOptions = resolveOptions(rawOptions, { env: process.env, cwd: config.root })
@@ -97,8 +99,12 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
         const dir = output.dir
         const keepOpen = Boolean(config.build.write && config.build.copyPublicDir && config.publicDir && dir)
         try {
-          if (keepOpen) pending.set(dir!, { session, run: startPublicImages(session, config.publicDir, new Set(Object.keys(bundle))) })
-          await optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext)
+          const run = keepOpen ? startPublicImages(session, config.publicDir, new Set(Object.keys(bundle))) : null
+          if (run) pending.set(dir!, { session, run })
+          // HTML and CSS can name the public images' WebP siblings only once those are known.
+          await optimizeBundle(session, bundle as unknown as BundleLike, this as unknown as EmitContext, {
+            ...(run ? { siblingsOutsideBundle: publicSiblings(run) } : {}),
+          })
         } finally {
           if (!keepOpen) await session.finish()
         }
@@ -113,6 +119,10 @@ export const unpluginFactory: UnpluginFactory<Options | undefined, false> = (raw
         } finally {
           await entry.session.finish()
         }
+      },
+      configurePreviewServer(server) {
+        const { root, build } = server.config
+        server.middlewares.use(webpNegotiation(path.resolve(root, build.outDir), server.config.base))
       },
       // A build that failed between generateBundle and writeBundle still reports and stops the embedded server.
       async closeBundle() {

@@ -72,6 +72,20 @@ export interface BuildReport {
   backend: string
   totals: Totals
   files: FileReport[]
+  /** Issue 10: what the build changed outside the images themselves (absent when nothing was). */
+  references?: ReferenceCounts
+}
+
+/** References rewritten in the emitted HTML, CSS, JS and manifests; assets renamed to the hash of their new bytes. */
+export interface ReferenceCounts {
+  rewritten: number
+  renamed: number
+}
+
+/** The summary's line about references, or null when the build changed none. */
+export function formatReferences(counts: ReferenceCounts | undefined): string | null {
+  if (!counts || (counts.rewritten === 0 && counts.renamed === 0)) return null
+  return `${counts.rewritten} references rewritten, ${counts.renamed} file names changed with their bytes`
 }
 
 export function summarize(

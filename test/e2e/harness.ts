@@ -58,7 +58,32 @@ export interface BuildOutcome {
 
 const IMAGE_TEST = /\.(png|jpe?g|gif|svg)$/i
 
-export async function buildWith(bundler: BundlerName, root: string, options: Options, name = 'dist', infos: string[] = []): Promise<BuildOutcome> {
+/**
+ * Extra build settings. `html`, for webpack and Rspack: also emit `index.html` with their HTML plugin (html-webpack-plugin, HtmlRspackPlugin),
+ * holding an `<img>` of the emitted horse image, as a page template would after `require()`.
+ */
+export interface BuildExtras {
+  html?: boolean
+  /** Build without the plugin (the plain build to compare with). */
+  plain?: boolean
+  /** Vite: also write `.vite/manifest.json` and `.vite/ssr-manifest.json`. */
+  manifests?: boolean
+}
+
+/** The page the HTML plugins emit: the horse image by the name it has when the page is made. */
+function pageWithHorse(assetNames: string[]): string {
+  const horse = assetNames.find((n) => /horse-.*\.png$/.test(n))
+  return `<!doctype html><html><head><title>page</title></head><body>\n<img src="${horse}" alt="A horse" class="hero" width="64" height="64" loading="lazy">\n</body></html>`
+}
+
+export async function buildWith(
+  bundler: BundlerName,
+  root: string,
+  options: Options,
+  name = 'dist',
+  infos: string[] = [],
+  extras: BuildExtras = {},
+): Promise<BuildOutcome> {
   const outDir = path.join(root, name)
   const warnings: string[] = []
   const entry = path.join(root, 'src/main.js')
@@ -75,8 +100,8 @@ export async function buildWith(bundler: BundlerName, root: string, options: Opt
         configFile: false,
         logLevel: 'silent',
         customLogger: logger,
-        build: { outDir, emptyOutDir: true, assetsInlineLimit: 0, minify: false },
-        plugins: [megaoptim(options)],
+        build: { outDir, emptyOutDir: true, assetsInlineLimit: 0, minify: false, ...(extras.manifests ? { manifest: true, ssrManifest: true } : {}) },
+        plugins: extras.plain ? [] : [megaoptim(options)],
       })
       break
     }
@@ -85,7 +110,7 @@ export async function buildWith(bundler: BundlerName, root: string, options: Opt
       const { default: megaoptim } = await import('../../src/rollup.ts')
       const bundle = await rollup({
         input: entry,
-        plugins: [fixtureAssets(), megaoptim(options)],
+        plugins: [fixtureAssets(), ...(extras.plain ? [] : [megaoptim(options)])],
         onLog: (level, log) => void (level === 'warn' && warnings.push(log.message)),
       })
       try {
@@ -100,7 +125,7 @@ export async function buildWith(bundler: BundlerName, root: string, options: Opt
       const { default: megaoptim } = await import('../../src/rolldown.ts')
       const bundle = await rolldown({
         input: entry,
-        plugins: [fixtureAssets(), megaoptim(options)],
+        plugins: [fixtureAssets(), ...(extras.plain ? [] : [megaoptim(options)])],
         onLog: (level, log) => void (level === 'warn' && warnings.push(log.message)),
       })
       try {
@@ -125,19 +150,30 @@ export async function buildWith(bundler: BundlerName, root: string, options: Opt
       if (bundler === 'webpack') {
         const { default: webpack } = await import('webpack')
         const { default: megaoptim } = await import('../../src/webpack.ts')
+        const html = extras.html ? [new (await import('html-webpack-plugin')).default({
+          templateContent: (params: Record<string, unknown>) =>
+            pageWithHorse((params.compilation as { getAssets(): { name: string }[] }).getAssets().map((a) => a.name)),
+        })] : []
         compiler = webpack({
           ...common,
           experiments: { css: true },
           module: { rules: [{ test: IMAGE_TEST, type: 'asset/resource' }] },
-          plugins: [megaoptim(options)],
+          plugins: [...(extras.plain ? [] : [megaoptim(options)]), ...html],
         })
       } else {
-        const { rspack } = await import('@rspack/core')
+        const { rspack, HtmlRspackPlugin } = await import('@rspack/core')
         const { default: megaoptim } = await import('../../src/rspack.ts')
+        let assetNames: string[] = []
+        const html = extras.html ? [
+          // HtmlRspackPlugin's template function sees no compilation: the names come from a hook.
+          { apply: (c: { hooks: { thisCompilation: { tap(n: string, f: (comp: { hooks: { processAssets: { tap(o: unknown, f: () => void): void } }; getAssets(): { name: string }[] }) => void): void } } }) =>
+            c.hooks.thisCompilation.tap('names', (comp) => comp.hooks.processAssets.tap({ name: 'names', stage: 600 }, () => void (assetNames = comp.getAssets().map((a) => a.name)))) },
+          new HtmlRspackPlugin({ templateContent: () => pageWithHorse(assetNames) }),
+        ] : []
         compiler = rspack({
           ...common,
           module: { rules: [{ test: IMAGE_TEST, type: 'asset/resource' }, { test: /\.css$/, type: 'css/auto' }] },
-          plugins: [megaoptim(options)],
+          plugins: [...(extras.plain ? [] : [megaoptim(options)]), ...html] as never,
         })
       }
       const stats = await new Promise<{ hasErrors(): boolean; toJson(o: unknown): { errors?: { message: string }[]; warnings?: { message: string }[] } }>(
@@ -165,7 +201,7 @@ export async function buildWith(bundler: BundlerName, root: string, options: Opt
         assetNames: 'assets/[name]-[hash]',
         loader: { '.png': 'file', '.jpg': 'file', '.gif': 'file', '.svg': 'file' },
         logLevel: 'silent',
-        plugins: [megaoptim(options)],
+        plugins: extras.plain ? [] : [megaoptim(options)],
       })
       warnings.push(...result.warnings.map((w) => w.text))
       break

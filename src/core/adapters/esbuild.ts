@@ -2,12 +2,17 @@
  * esbuild: images are output files once the build ends. With `write: true` (the default) they are on disk
  * when `onEnd` runs and are replaced atomically; with `write: false` the `outputFiles` entries are swapped
  * for optimized ones and WebP siblings appended. The metafile is switched on to know what was written.
+ * A changed image whose name holds esbuild's hash of its old bytes takes the hash of its new ones, and
+ * the emitted JS and CSS follow (CSS also gets `image-set()` copies for the WebP siblings).
  */
-import { readFile } from 'node:fs/promises'
+import { access, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { BuildResult, OutputFile, PartialMessage, PluginBuild } from 'esbuild'
 import { sha256 } from '../cache.ts'
-import { BuildSession, finishCollectingFailure } from '../pipeline.ts'
+import { BuildSession, finishCollectingFailure, type AssetResult } from '../pipeline.ts'
+import { writeFileAtomic } from '../atomic.ts'
+import { addImageSets } from '../rewrite/css.ts'
+import { followingName, isTextFile, replaceNames } from '../rewrite/names.ts'
 import type { ResolvedOptions } from '../options.ts'
 import { consoleLogger, type Logger } from '../report.ts'
 import { writeBack } from './write-back.ts'
@@ -64,14 +69,43 @@ export function setupEsbuild(build: PluginBuild, options: ResolvedOptions): void
       if (result.outputFiles) {
         await optimizeInMemory(session, result.outputFiles, relative, base)
       } else {
-        const written = Object.keys(result.metafile?.outputs ?? {}).map((file) => path.resolve(cwd, file))
-        await optimizeOnDisk(session, written, relative, base)
+        const outputs = result.metafile?.outputs ?? {}
+        const renames = await optimizeOnDisk(session, Object.keys(outputs).map((file) => path.resolve(cwd, file)), relative, base)
+        // The metafile names what is on disk.
+        for (const [from, to] of renames) {
+          const key = path.relative(cwd, path.join(base, from)).split(path.sep).join('/')
+          if (!outputs[key]) continue
+          outputs[path.relative(cwd, path.join(base, to)).split(path.sep).join('/')] = outputs[key]
+          delete outputs[key]
+        }
       }
     } finally {
       failure = await finishCollectingFailure(session)
     }
     return failure ? { errors: [{ text: failure }], warnings } : { warnings }
   })
+}
+
+/** New names for the changed images whose names hold esbuild's hash of their old bytes (see rewrite/names.ts). */
+async function followingNames(results: AssetResult[], originals: ReadonlyMap<string, Uint8Array>, taken: (name: string) => boolean): Promise<Map<string, string>> {
+  const renames = new Map<string, string>()
+  for (const result of results) {
+    if (!result.changed) continue
+    const next = await followingName(result.fileName, originals.get(result.fileName)!, result.data)
+    if (next && !taken(next)) renames.set(result.fileName, next)
+  }
+  return renames
+}
+
+/** A text output with the renames applied and, for CSS, `image-set()` copies for the images with siblings. */
+function rewriteText(fileName: string, text: string, renames: ReadonlyMap<string, string>, siblings: ReadonlySet<string>): { text: string; count: number } {
+  const named = replaceNames(text, renames)
+  const sets = /\.css$/i.test(fileName) ? addImageSets(named.text, fileName, siblings) : { text: named.text, rewritten: 0 }
+  return { text: sets.text, count: named.replaced + sets.rewritten }
+}
+
+function siblingsOf(results: AssetResult[], renames: ReadonlyMap<string, string>): Set<string> {
+  return new Set(results.filter((r) => r.webp).map((r) => renames.get(r.fileName) ?? r.fileName))
 }
 
 async function optimizeInMemory(
@@ -86,12 +120,26 @@ async function optimizeInMemory(
     .filter(([name]) => session.wants(name))
     .map(([name, index]) => ({ fileName: name, data: files[index]!.contents }))
   const results = await session.process(inputs)
+  const renames = await followingNames(results, new Map(inputs.map((i) => [i.fileName, i.data])), (name) => indexByName.has(name))
+  session.renameFiles(renames)
   for (const result of results) {
     const index = indexByName.get(result.fileName)!
-    if (result.changed) files[index] = outputFile(files[index]!.path, result.data)
-    const sibling = `${result.fileName}.webp`
+    const name = renames.get(result.fileName) ?? result.fileName
+    if (result.changed) files[index] = outputFile(path.join(base, name), result.data)
+    const sibling = `${name}.webp`
     if (result.webp && !indexByName.has(sibling)) files.push(outputFile(path.join(base, sibling), result.webp))
   }
+  const siblings = siblingsOf(results, renames)
+  let count = 0
+  for (const [name, index] of indexByName) {
+    if (!isTextFile(name)) continue
+    const file = files[index]!
+    const rewritten = rewriteText(name, Buffer.from(file.contents).toString('utf8'), renames, siblings)
+    if (rewritten.count === 0) continue
+    files[index] = outputFile(file.path, new Uint8Array(Buffer.from(rewritten.text)))
+    count += rewritten.count
+  }
+  session.noteReferences(count, renames.size)
 }
 
 async function optimizeOnDisk(
@@ -99,7 +147,7 @@ async function optimizeOnDisk(
   written: string[],
   relative: (file: string) => string,
   base: string,
-): Promise<void> {
+): Promise<Map<string, string>> {
   const names = new Set(written.map(relative))
   const inputs = await Promise.all(
     [...names].filter((name) => session.wants(name)).map(async (name) => ({
@@ -107,5 +155,26 @@ async function optimizeOnDisk(
       data: new Uint8Array(await readFile(path.join(base, name))),
     })),
   )
-  await writeBack(session, base, await session.process(inputs), (name) => names.has(name))
+  const results = await session.process(inputs)
+  const renames = await followingNames(results, new Map(inputs.map((i) => [i.fileName, i.data])), (name) => names.has(name))
+  session.renameFiles(renames)
+  // The optimized bytes go to the new name; the old file goes only once the new one is in place.
+  await writeBack(session, base, results.map((r) => ({ ...r, fileName: renames.get(r.fileName) ?? r.fileName })), (name) => names.has(name))
+  for (const [from, to] of renames) {
+    const moved = await access(path.join(base, to)).then(() => true, () => false)
+    if (moved) await rm(path.join(base, from), { force: true })
+    else renames.delete(from)
+  }
+  const siblings = siblingsOf(results, renames)
+  let count = 0
+  for (const name of names) {
+    if (!isTextFile(name) || renames.has(name)) continue
+    const file = path.join(base, name)
+    const rewritten = rewriteText(name, await readFile(file, 'utf8'), renames, siblings)
+    if (rewritten.count === 0) continue
+    await writeFileAtomic(file, rewritten.text)
+    count += rewritten.count
+  }
+  session.noteReferences(count, renames.size)
+  return renames
 }

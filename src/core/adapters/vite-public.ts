@@ -1,8 +1,9 @@
 /**
  * Vite copies `publicDir` into the output directory itself, outside the bundle, so those images never
- * reach `generateBundle`. Once the bundle is written (`writeBundle`), the copies are on disk: each wanted
- * one is read, optimized and replaced atomically (temp file + rename), and WebP siblings written next to it.
- * The source files in `publicDir` are never touched.
+ * reach `generateBundle` as assets. They are optimized from `publicDir` during `generateBundle` (so the
+ * HTML and CSS of the bundle can be pointed at their WebP siblings before they are written), and the
+ * results replace the copies once Vite has made them (`writeBundle`), atomically, with the siblings
+ * written next to them. Their names never change, and the source files in `publicDir` are never touched.
  */
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -80,4 +81,9 @@ export async function finishPublicImages(session: BuildSession, run: PublicRun, 
   }
   await writeBack(session, outDir, ready)
   if (changed.length > 0) await writeBack(session, outDir, await session.process(changed))
+}
+
+/** The public files that will have a `.webp` sibling in the output, once the run is done. */
+export async function publicSiblings(run: PublicRun): Promise<Set<string>> {
+  return new Set((await run.results).filter(({ result }) => result.webp).map(({ result }) => result.fileName))
 }

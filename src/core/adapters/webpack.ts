@@ -1,13 +1,18 @@
 /**
  * webpack and Rspack: image assets are optimized in `processAssets` at `PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE`
- * with `compilation.updateAsset` (WebP siblings with `emitAsset`), in production mode only. Running before
- * the `OPTIMIZE_HASH` stage lets `realContentHash` see the final bytes.
+ * with `compilation.updateAsset` (WebP siblings with `emitAsset`), in production mode only. The emitted HTML
+ * (html-webpack-plugin, HtmlRspackPlugin: `OPTIMIZE_INLINE`) and CSS are pointed at the siblings at
+ * `SUMMARIZE`. All of it runs before the `OPTIMIZE_HASH` stage, so `realContentHash` sees the final bytes
+ * and renames each changed image, and its sibling, which carries the same hash in its name, with every
+ * reference to them.
  */
 import type { Compiler as WebpackCompiler } from 'webpack'
 import type { Compiler as RspackCompiler } from '@rspack/core'
 import { BuildSession, finishCollectingFailure } from '../pipeline.ts'
 import type { ResolvedOptions } from '../options.ts'
 import type { Logger } from '../report.ts'
+import { addImageSets } from '../rewrite/css.ts'
+import { addWebpSources } from '../rewrite/html.ts'
 
 const NAME = 'unplugin-megaoptim'
 /** webpack writes `[<name>] ` before each line of its infrastructure logger: our usual prefix, said once. */
@@ -16,6 +21,7 @@ const LOGGER_NAME = 'megaoptim'
 /** The slice of webpack's and Rspack's APIs this adapter needs; both compilers provide it. */
 interface Source {
   buffer(): Buffer
+  source(): string | Buffer
 }
 interface CompilationLike {
   hooks: { processAssets: { tapPromise(options: { name: string; stage: number }, fn: (assets: Record<string, unknown>) => Promise<void>): void } }
@@ -29,8 +35,8 @@ interface CompilationLike {
 interface CompilerLike {
   options: { mode?: string }
   webpack: {
-    Compilation: { PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE: number; PROCESS_ASSETS_STAGE_REPORT: number }
-    sources: { RawSource: new (buffer: Buffer) => Source }
+    Compilation: { PROCESS_ASSETS_STAGE_OPTIMIZE_SIZE: number; PROCESS_ASSETS_STAGE_SUMMARIZE: number; PROCESS_ASSETS_STAGE_REPORT: number }
+    sources: { RawSource: new (content: Buffer | string) => Source }
     WebpackError: new (message: string) => Error
   }
   hooks: {
@@ -49,6 +55,8 @@ export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, 
   const infrastructure = compiler.getInfrastructureLogger(LOGGER_NAME)
   /** The session of the running compilation, from the optimize stage to the report stage. */
   let open: BuildSession | null = null
+  /** Images of the running compilation given a `.webp` sibling, by their name at the optimize stage. */
+  let withSiblings = new Set<string>()
 
   async function close(compilation: CompilationLike | null): Promise<void> {
     const session = open
@@ -75,6 +83,7 @@ export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, 
       await close(compilation) // a previous compilation that never reached the report stage
       const session = new BuildSession(options, { logger })
       open = session
+      withSiblings = new Set()
       try {
         const inputs = Object.keys(assets)
           .filter((name) => session.wants(name))
@@ -93,12 +102,31 @@ export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, 
           const sibling = `${name}.webp`
           if (result.webp && !compilation.getAsset(sibling)) {
             compilation.emitAsset(sibling, new sources.RawSource(Buffer.from(result.webp)), { minimized: true, [ORIGINAL_NAME]: sibling })
+            withSiblings.add(name)
           }
         }
       } catch (error) {
         await close(compilation)
         throw error
       }
+    })
+
+    // The HTML plugins have emitted their pages by now; realContentHash has not run yet.
+    compilation.hooks.processAssets.tapPromise({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_SUMMARIZE }, async () => {
+      const session = open
+      if (!session || withSiblings.size === 0) return
+      let rewritten = 0
+      for (const asset of compilation.getAssets()) {
+        const rewrite = /\.html?$/i.test(asset.name) ? addWebpSources : /\.css$/i.test(asset.name) ? addImageSets : null
+        const source = rewrite && compilation.getAsset(asset.name)?.source
+        if (!rewrite || !source) continue
+        const result = rewrite(source.source().toString(), asset.name, withSiblings)
+        if (result.rewritten === 0) continue
+        // A string source: realContentHash only rewrites hashes inside text assets.
+        compilation.updateAsset(asset.name, new sources.RawSource(result.text), (info) => info)
+        rewritten += result.rewritten
+      }
+      session.noteReferences(rewritten, 0)
     })
 
     // After realContentHash has renamed what changed: report under the names that ship, then finish.
@@ -111,6 +139,7 @@ export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, 
         if (typeof original === 'string' && original !== asset.name) renamed.set(original, asset.name)
       }
       session.renameFiles(renamed)
+      session.noteReferences(0, [...renamed.keys()].filter((name) => !name.endsWith('.webp') || !withSiblings.has(name.slice(0, -5))).length)
       await close(compilation)
     })
   })

@@ -1,0 +1,74 @@
+/**
+ * The `[hash]` bundlers put in an asset's name, so a name can be shown to hold the hash of the old bytes
+ * and given the same hash of the new ones.
+ *
+ * Rollup 4 and Rolldown (so Vite 8) put in an emitted asset's name: XXH3-128 of the asset's
+ * bytes, its 16 little-endian bytes read as one big-endian number, written in base 64, 36 or 16
+ * (`output.hashCharacters`; leading zero bytes kept as zero digits), except hex, which is the plain
+ * hex of those bytes. The name takes the first 8
+ * characters by default (`[hash:N]` up to 21 in Rollup). Verified against Rollup's own native hasher in
+ * test/core/rewrite.test.ts.
+ *
+ * esbuild: XXH64 of the bytes, its 8 big-endian bytes in RFC 4648 base32, the first 8 characters.
+ */
+import { createXXHash128, createXXHash64, type IHasher } from 'hash-wasm'
+
+const ALPHABETS = {
+  base64: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_',
+  base36: 'abcdefghijklmnopqrstuvwxyz0123456789',
+} as const
+
+/** Rollup/Rolldown's three `hashCharacters`, and esbuild's base32. */
+export type HashCharacters = keyof typeof ALPHABETS | 'hex' | 'base32'
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+
+let hasher128: Promise<IHasher> | null = null
+let hasher64: Promise<IHasher> | null = null
+
+async function digest(which: 'xxh128' | 'xxh64', data: Uint8Array): Promise<Uint8Array> {
+  const h = await (which === 'xxh128' ? (hasher128 ??= createXXHash128()) : (hasher64 ??= createXXHash64()))
+  h.init()
+  h.update(data)
+  return new Uint8Array(h.digest('binary'))
+}
+
+function base32(bytes: Uint8Array): string {
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const byte of bytes) {
+    value = ((value << 8) | byte) & 0xffff
+    bits += 8
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+  }
+  return bits > 0 ? out + BASE32[(value << (5 - bits)) & 31] : out
+}
+
+function encode(bytes: Uint8Array, characters: keyof typeof ALPHABETS): string {
+  const alphabet = ALPHABETS[characters]
+  const base = BigInt(alphabet.length)
+  let value = BigInt(`0x${Buffer.from(bytes).toString('hex')}`)
+  let digits = ''
+  while (value > 0n) {
+    digits = alphabet[Number(value % base)]! + digits
+    value /= base
+  }
+  const zeros = bytes.findIndex((byte) => byte !== 0)
+  return alphabet[0]!.repeat(zeros === -1 ? bytes.length : zeros) + digits
+}
+
+/** The full-length hash of `data` as each bundler would write it. */
+export async function bundlerHashes(data: Uint8Array): Promise<Record<HashCharacters, string>> {
+  // hash-wasm gives canonical (big-endian) digests; Rollup and Rolldown encode the little-endian bytes.
+  const littleEndian = (await digest('xxh128', data)).reverse()
+  return {
+    base64: encode(littleEndian, 'base64'),
+    base36: encode(littleEndian, 'base36'),
+    hex: Buffer.from(littleEndian).toString('hex'),
+    base32: base32(await digest('xxh64', data)),
+  }
+}
