@@ -14,7 +14,7 @@ import { type ItemOutcome, runJob } from './job.ts'
 import { type ResolvedClientOptions, resolveClientOptions } from './options.ts'
 import { resolveParams } from './params.ts'
 import { pacing } from './rate-limiter.ts'
-import { Scheduler, anySignal } from './scheduler.ts'
+import { type Deadline, Scheduler, anySignal, budgetMs } from './scheduler.ts'
 import type { ClientOptions, ClientStats, OptimizeInput, OptimizeOutcome, OptimizeParams, UserInfo } from './types.ts'
 
 export interface CallOptions {
@@ -24,9 +24,10 @@ export interface CallOptions {
    * After it nothing new is sent and requests in flight are cut. Each job the API accepts moves `endsAt`
    * later by the time the rate limit made it wait (the object is updated), so a large call against a
    * healthy API is not cut by its own pacing, while an API that never answers costs exactly the budget.
+   * With `renewMs`, every answer renews it: the budget is then for silence (see {@link Deadline}).
    * Default: the client's `deadline` from the start of this call.
    */
-  deadline?: { startedAt: number; endsAt: number }
+  deadline?: Deadline
 }
 
 export class MegaOptimClient {
@@ -179,7 +180,7 @@ export class MegaOptimClient {
       early = error as MegaOptimError
     }
     if (!early && Date.now() >= ctx.deadline.endsAt) {
-      early = new TimeoutError(`${names.join(', ')}: not sent, the API gave no answer within ${seconds(ctx.deadline.endsAt - ctx.deadline.startedAt)}; originals are kept.`, { endpoint: '/optimize' }, 'MEGAOPTIM_DEADLINE')
+      early = new TimeoutError(`${names.join(', ')}: not sent, the API gave no answer within ${seconds(budgetMs(ctx.deadline))}; originals are kept.`, { endpoint: '/optimize' }, 'MEGAOPTIM_DEADLINE')
     }
     if (early) {
       const out = new Map<UniqueItem, ItemOutcome>()

@@ -125,7 +125,9 @@ async function submitAndWait(
   const path = `/optimize/${id}/result`
   for (;;) {
     const remainingS = Math.ceil((ctx.deadline.endsAt - Date.now()) / 1000)
-    const wait = Math.max(1, Math.min(opts.pollTimeoutSeconds, remainingS))
+    // The server answers "still processing" a little before the deadline would cut the request: that
+    // answer is a sign of life, and a deadline with `renewMs` goes on.
+    const wait = Math.max(1, Math.min(opts.pollTimeoutSeconds, remainingS - 2))
     const answer: ApiEnvelope = await scheduler.run('result', { ...runCtx, path }, (signal, onWire, timeLeftMs, onRateHeaders) =>
       callApi(http, {
         onWire,

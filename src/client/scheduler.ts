@@ -26,6 +26,17 @@ export interface RunContext {
 export interface Deadline {
   startedAt: number
   endsAt: number
+  /**
+   * When set, the budget is for silence, not for work: every answer from the API moves `endsAt` to at least
+   * `renewMs` from then. A large build against an API that keeps answering is never cut, however long it
+   * takes, while an API that never answers costs exactly `renewMs`.
+   */
+  renewMs?: number
+}
+
+/** The waiting budget a deadline stands for, as messages state it. */
+export function budgetMs(deadline: Deadline): number {
+  return deadline.renewMs ?? deadline.endsAt - deadline.startedAt
 }
 
 export class Scheduler {
@@ -84,7 +95,7 @@ export class Scheduler {
       let error: unknown
       let departedAt = 0
       try {
-        return await limiter.schedule((wired) => {
+        const answer = await limiter.schedule((wired) => {
           const onWire = () => {
             departedAt ||= performance.now()
             wired()
@@ -97,6 +108,8 @@ export class Scheduler {
           // Its own timeout ends at the deadline, so a server that never answers costs no more than that.
           return send(ctx.signal, onWire, Math.max(1, ctx.deadline.endsAt - Date.now()), (headers) => limiter.learn(headers))
         }, waitSignal)
+        if (ctx.deadline.renewMs !== undefined) ctx.deadline.endsAt = Math.max(ctx.deadline.endsAt, Date.now() + ctx.deadline.renewMs)
+        return answer
       } catch (e) {
         error = e
       }
@@ -148,7 +161,7 @@ function deadlineError(ctx: RunContext, last?: MegaOptimError): TimeoutError {
   const files = ctx.files.length ? ` for ${ctx.files.join(', ')}` : ''
   const why = last ? ` (last: ${last.message})` : ''
   return new TimeoutError(
-    `${ctx.path}${files}: no answer from the API within ${seconds(ctx.deadline.endsAt - ctx.deadline.startedAt)}${why}; the original is kept.`,
+    `${ctx.path}${files}: no answer from the API within ${seconds(budgetMs(ctx.deadline))}${why}; the original is kept.`,
     { endpoint: ctx.path },
     'MEGAOPTIM_DEADLINE',
   )

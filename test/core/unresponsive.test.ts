@@ -65,3 +65,19 @@ test('a responsive API: no unresponsive line, and retries is what the client tri
   expect(warnings).not.toMatch(/unresponsive/)
   expect(warnings).toMatch(/tried 3 times over [\d.]+ s/)
 })
+
+test('an API that keeps answering is never cut: the budget is for silence, not for work', async () => {
+  // Three jobs one after the other, 0.7 s each: 2.1 s of work against a 1 s budget.
+  api = await startFakeApi({ processingMs: 700 })
+  const options = resolveOptions({ apiKey: api.apiKey, endpoint: api.endpoint, cache: false, timeout: 1000, concurrency: 1 })
+  const out = capture()
+  const session = new BuildSession(options, { logger: out.logger, progress: false })
+  const inputs = distinctPngs(11)
+  const started = Date.now()
+  const results = await session.process(inputs.map((p) => ({ fileName: p.name, data: p.data })))
+  await session.finish()
+  expect(Date.now() - started).toBeGreaterThan(1000)
+  expect(api.of('optimize')).toHaveLength(3)
+  expect(results.filter((r) => r.changed)).toHaveLength(11)
+  expect(out.warn.join('\n')).not.toMatch(/unresponsive/)
+})
