@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util'
 import { MegaOptimClient } from '../client/client.ts'
 import { isMegaOptimError } from '../client/errors.ts'
+import { BackendError, selectBackend } from '../core/backend.ts'
 import { type CliIo, formatTokens, noKeyMessage, processIo } from './shared-client.ts'
 
 const HELP = `Usage: megaoptim info [--endpoint <url>] [--json]
@@ -31,9 +32,18 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
     io.stdout.write(`${HELP}\n`)
     return 0
   }
-  const apiKey = io.env.MEGAOPTIM_API_KEY?.trim()
-  if (!apiKey) {
-    io.stderr.write(`megaoptim info: ${noKeyMessage(values.endpoint)}\n`)
+  let apiKey: string
+  try {
+    // The plugin's selector: an empty key is none, a malformed one is refused before any request.
+    const { backend } = selectBackend({ env: io.env, ...(values.endpoint !== undefined ? { endpoint: values.endpoint } : {}) })
+    if (backend.kind === 'embedded') {
+      io.stderr.write(`megaoptim info: ${noKeyMessage(values.endpoint)}\n`)
+      return 2
+    }
+    apiKey = backend.apiKey.reveal()
+  } catch (error) {
+    if (!(error instanceof BackendError)) throw error
+    io.stderr.write(`megaoptim info: ${error.message.replace(/^\[megaoptim\] /, '')}\n`)
     return 2
   }
   let client: MegaOptimClient

@@ -50,6 +50,15 @@ describe('megaoptim info', () => {
     expect(cli.err()).not.toContain('WRONGkey')
   })
 
+  test('a malformed key is refused before any request, without echoing it', async () => {
+    const api = await fake()
+    const cli = io({ MEGAOPTIM_API_KEY: 'my key' })
+    expect(await runInfo(['--endpoint', api.endpoint], cli)).toBe(2)
+    expect(cli.err()).toMatch(/MEGAOPTIM_API_KEY is not a valid API key: it contains a space/)
+    expect(cli.err()).not.toContain('my key')
+    expect(api.requests).toHaveLength(0)
+  })
+
   test('no key: exit 2 and how to set it', async () => {
     const cli = io({})
     expect(await runInfo([], cli)).toBe(2)
