@@ -12,7 +12,7 @@ import { webpNegotiation } from './adapters/vite-preview.ts'
 import { applyWebpackLike } from './adapters/webpack.ts'
 import { setupEsbuild } from './adapters/esbuild.ts'
 import { resolveOptions, type Options, type ResolvedOptions } from './options.ts'
-import { BuildSession, type AssetResult } from './pipeline.ts'
+import { BuildSession } from './pipeline.ts'
 import { consoleLogger, type Logger } from './report.ts'
 
 export const PLUGIN_NAME = 'unplugin-megaoptim'

@@ -13,7 +13,7 @@ const IMAGES = ['chelsea.png', 'green_palette.png', 'horse.png', 'page.png', 'pa
 describe('openOptimizer, embedded', () => {
   it('sends one image per job and keeps no more jobs in flight than the server works on, plus one', async () => {
     const events: ClientEvent[] = []
-    const optimizer = await openOptimizer({ backend: { kind: 'embedded' }, concurrency: undefined, rateLimit: undefined, onEvent: (e) => events.push(e) })
+    const optimizer = await openOptimizer({ backend: { kind: 'embedded' }, concurrency: undefined, rateLimit: undefined, retries: 4, onEvent: (e) => events.push(e) })
     onTestFinished(() => optimizer.close())
     const inputs = await Promise.all(
       IMAGES.map(async (name) => ({ name, data: new Uint8Array(await readFile(path.resolve('test/fixtures/images', name))) })),
