@@ -85,7 +85,9 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
       build: { ...common.build, outDir: optimized() },
       plugins: [megaoptim({ apiKey, endpoint: api.endpoint, webp: true, cache: false, report: path.join(root, 'report.json') })],
     })
-  })
+    // Two builds of the playground, one optimizing every image with the real engine: on a busy 2-core box
+    // under the full suite this takes minutes, not the default two.
+  }, 600_000)
   afterAll(async () => {
     await api?.close()
     if (root && !process.env.KEEP_E2E_OUTPUT) await rm(root, { recursive: true, force: true })

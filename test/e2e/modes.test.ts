@@ -109,9 +109,16 @@ describe('build modes', () => {
     for (const row of rows) expect(row.length).toBe(header.length)
   })
 
-  it('Vite: applies to builds only, never to the dev server', () => {
-    const plugin = megaoptimVite({ apiKey, endpoint: server.endpoint })
-    expect(plugin).toMatchObject({ name: 'unplugin-megaoptim', apply: 'build', enforce: 'post' })
+  it('Vite: applies to builds (and to `vite preview`, for WebP negotiation), never to the dev server', () => {
+    const plugin = megaoptimVite({ apiKey, endpoint: server.endpoint }) as unknown as {
+      name: string
+      enforce: string
+      apply: (config: object, env: { command: 'build' | 'serve'; mode: string; isPreview?: boolean }) => boolean
+    }
+    expect(plugin).toMatchObject({ name: 'unplugin-megaoptim', enforce: 'post' })
+    expect(plugin.apply({}, { command: 'build', mode: 'production' })).toBe(true)
+    expect(plugin.apply({}, { command: 'serve', mode: 'development' })).toBe(false)
+    expect(plugin.apply({}, { command: 'serve', mode: 'production', isPreview: true })).toBe(true)
   })
 
   it('a bad option fails when the plugin is created, naming the option, the value and what is allowed', () => {
