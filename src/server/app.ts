@@ -15,6 +15,7 @@ import { MAX_IMAGES, registerOptimizeRoute } from './routes/optimize.ts'
 import { registerRegisterRoute } from './routes/register.ts'
 import { registerResultRoute } from './routes/result.ts'
 import { registerUsersRoute } from './routes/users.ts'
+import { sharedRateLimitStore } from './shared-rate-limit.ts'
 
 const MINUTE = 60_000
 
@@ -117,7 +118,9 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   })
 
   // Per key (or per IP when there is no valid key) and per endpoint: each route config gets its own counter.
-  await app.register(rateLimit, { global: false })
+  // With replicas (PostgreSQL), the windows are shared: a key's limit holds across them.
+  const hit = ctx.store.hitRateLimit?.bind(ctx.store)
+  await app.register(rateLimit, { global: false, ...(hit ? { store: sharedRateLimitStore(hit) } : {}) })
   const keyGenerator = async (req: FastifyRequest): Promise<string> => {
     const key = apiKeyOf(req)
     const account = key ? await ctx.store.getAccount(key) : undefined
