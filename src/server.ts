@@ -18,8 +18,15 @@
  * - items that fail carry an extra `error` string saying why;
  * - tokens are reserved at submit (one per image) and the unspent part is given back when the job ends,
  *   so the balance can never go below zero; WebP versions are free;
- * - a job that outlives `jobTimeoutMs` or crashes the engine answers 504; a job interrupted by a crash
- *   runs again after a restart, and fails with 504 after `maxJobAttempts` interrupted runs;
+ * - images are scheduled one by one, oldest job first with a fair share per account (the store decides,
+ *   so a restart resumes exactly the images that had not finished); a try counts when a worker starts an
+ *   image, and one interrupted `maxItemTries` times is given up (`success: 0`), not its whole job;
+ * - the workers share a pixel budget checked from the header before decoding (`pixelBudget`), and each
+ *   image has a time budget (`itemTimeoutMs`) after which the original is answered as "no gain";
+ * - a job whose images were worked on longer than `jobTimeoutMs` in all, or that crashes the engine,
+ *   answers 504 (waiting for a worker does not count);
+ * - download links come from `publicUrl` or the listening address; the Host header only with `trustProxy`;
+ * - no stored text, answer, callback or log line holds URL credentials (`user:pass@`);
  * - API keys are stored as their SHA-256 only.
  */
 export { createMegaOptimServer, type MegaOptimServerHandle } from './server/server.ts'

@@ -1,9 +1,10 @@
 import { imageSize } from 'image-size'
 
 /**
- * The pixels an image declares in its header (width × height; GIF/WebP frames are not multiplied: their
- * canvas is what the engine decodes at once). Null when the header cannot be read: such an image gets
- * the whole budget, since its cost is unknown.
+ * The pixels an image declares in its header (width × height). Null when the header cannot be read:
+ * such an image gets the whole budget, since its cost is unknown. The frames of an animated GIF/WebP
+ * are not in image-size's answer, so those count as one frame here; the engine's own limit
+ * (`limitInputPixels`, frames included) still refuses any that would not fit.
  */
 export function headerPixels(bytes: Uint8Array): number | null {
   try {

@@ -119,9 +119,9 @@ describe('callback_url', () => {
 })
 
 describe('callback and printed addresses on a wildcard bind', () => {
-  it('the callback links use the address the client submitted to, never 0.0.0.0', async () => {
+  it('behind a trusted proxy the callback links use the address the client submitted to, never 0.0.0.0', async () => {
     const r = await receiver(0)
-    const server = createMegaOptimServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [20], workers: 1 })
+    const server = createMegaOptimServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [20], workers: 1, trustProxy: true })
     onTestFinished(() => server.close())
     const base = await server.listen({ host: '0.0.0.0', port: 0 })
     // What `serve` prints must be a URL one can connect to.
@@ -144,5 +144,20 @@ describe('callback and printed addresses on a wildcard bind', () => {
     const item = (r.received[0]!.body as { result: { success: number; url: string }[] }).result[0]!
     expect(item.success).toBe(1)
     expect(item.url.startsWith(`http://images.lan.test:${port}/image/`)).toBe(true)
+  })
+
+  it('without trustProxy a Host header never reaches a callback link: the reachable listening address does', async () => {
+    const r = await receiver(0)
+    const server = createMegaOptimServer({ allowPrivateUrls: true, callbackRetryDelaysMs: [20], workers: 1 })
+    onTestFinished(() => server.close())
+    const base = await server.listen({ host: '0.0.0.0', port: 0 })
+    const account = await server.createAccount({ name: 'W', email: 'w@example.com', tokens: 10 })
+    const form = files({ file: ['horse.png', fixture('horse.png')] }, { type: 'file', callback_url: `${r.srv.url}/hook` })
+    const res = await request(`${base}/v1/optimize`, { method: 'POST', headers: { 'x-api-key': account.apiKey, host: 'evil.example' }, body: form })
+    const submitted = (await res.body.json()) as { code: number; process_id: string }
+    await waitResult(`${base}/v1`, submitted.process_id, account.apiKey)
+    await server.pendingCallbacks()
+    const item = (r.received[0]!.body as { result: { url: string }[] }).result[0]!
+    expect(item.url.startsWith(`${base}/image/`)).toBe(true)
   })
 })

@@ -205,7 +205,7 @@ describe('restarts: no job lost or left hanging', () => {
     const first = await serve(tmp.dir, ['--workers', '1', '--job-delay', '600000'])
     const ids: string[] = []
     for (let j = 0; j < 5; j++) {
-      const form = files(Object.fromEntries([1, 2, 3, 4, 5].map((n) => [`file${n}`, [`p${j}-${n}.jpg`, fixture('rocket.jpg')]])), { type: 'files' })
+      const form = files(Object.fromEntries([1, 2, 3, 4, 5].map((n) => [`file${n}`, [`p${j}-${n}.png`, fixture('horse.png')]])), { type: 'files' })
       const submitted = await call(`${first.base}/v1/optimize`, { key, body: form })
       expect(submitted.json.code).toBe(202)
       ids.push(submitted.json.process_id)
@@ -233,7 +233,7 @@ describe('restarts: no job lost or left hanging', () => {
     expect(answers.map((a) => a.json.result.map((i: { success: number }) => i.success))).toEqual(Array(5).fill([1, 1, 1, 1, 1]))
     third.child.kill('SIGTERM')
     await exited(third.child)
-  })
+  }, 300_000)
 
   it('an image that stopped the server maxItemTries times is given up (success 0, no token); the rest of its job still runs', async () => {
     const tmp = await tempDir()
