@@ -10,6 +10,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   info: { summary: 'print the account name, email and tokens left', load: () => import('./cli/info.ts') },
   serve: { summary: 'run the MegaOptim-compatible server', load: () => import('./cli/serve.ts') },
   keys: { summary: 'manage API keys of a self-hosted server', load: () => import('./cli/keys.ts') },
+  worker: { summary: 'optimize the images queued in a shared PostgreSQL, without the API', load: () => import('./cli/worker.ts') },
 }
 
 function usage(): string {

@@ -1,18 +1,19 @@
-import path from 'node:path'
 import { parse, requiredArg, UsageError, wholeNumberArg } from './shared-args.ts'
 import { generateApiKey } from '../server/keys.ts'
-import { DuplicateAccountError } from '../server/store/types.ts'
+import { DuplicateAccountError, type Store } from '../server/store/types.ts'
+import { STORAGE_HELP, storageArgs } from './shared-storage.ts'
 
-const HELP = `Usage: megaoptim keys create --data-dir DIR --name NAME --email EMAIL --tokens N
+const HELP = `Usage: megaoptim keys create (--data-dir DIR | --database URL) --name NAME --email EMAIL --tokens N
 
 Create an account on a self-hosted server and print its new API key (alone, on stdout).
 
 Options:
-  --data-dir DIR   the server's data directory (the same as for megaoptim serve)
-  --name NAME      the account's name
-  --email EMAIL    the account's email (one account per email)
-  --tokens N       tokens to start with; -1 = unlimited
-  -h, --help       show this help`
+  (the same storage as megaoptim serve)
+${STORAGE_HELP}
+  --name NAME              the account's name
+  --email EMAIL            the account's email (one account per email)
+  --tokens N               tokens to start with; -1 = unlimited
+  -h, --help               show this help`
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
@@ -24,13 +25,14 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`megaoptim keys: unknown subcommand "${sub}"; the only one is "create".\nRun 'megaoptim keys --help' for the options.`)
     return 2
   }
-  let dataDir: string
+  let storage: { dataDir?: string; database?: string }
   let name: string
   let email: string
   let tokens: number
   try {
     const { values } = parse(rest, {
       'data-dir': { type: 'string' },
+      database: { type: 'string' },
       name: { type: 'string' },
       email: { type: 'string' },
       tokens: { type: 'string' },
@@ -40,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(HELP)
       return 0
     }
-    dataDir = path.resolve(requiredArg('--data-dir', values['data-dir'] as string | undefined))
+    storage = storageArgs(values)
     name = requiredArg('--name', values.name as string | undefined)
     email = requiredArg('--email', values.email as string | undefined)
     if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw new UsageError(`--email must be an email address, got "${email}"`)
@@ -50,11 +52,10 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`megaoptim keys create: ${error.message}\nRun 'megaoptim keys --help' for the options.`)
     return 2
   }
-  const { openSqliteStore } = await import('../server/store/sqlite.ts')
-  const store = await openSqliteStore(dataDir)
+  const store = await openStore(storage)
   try {
     const apiKey = generateApiKey()
-    store.createAccount({ apiKey, name, email, tokens })
+    await store.createAccount({ apiKey, name, email, tokens })
     console.log(apiKey)
     return 0
   } catch (error) {
@@ -64,6 +65,15 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw error
   } finally {
-    store.close()
+    await store.close()
   }
+}
+
+async function openStore({ dataDir, database }: { dataDir?: string; database?: string }): Promise<Store> {
+  if (database !== undefined) {
+    const { openPostgresStore } = await import('../server/store/postgres/store.ts')
+    return openPostgresStore({ url: database, poolSize: 1 })
+  }
+  const { openSqliteStore } = await import('../server/store/sqlite.ts')
+  return openSqliteStore(dataDir!)
 }

@@ -1,21 +1,27 @@
-import path from 'node:path'
 import { createMegaOptimServer } from '../server/server.ts'
 import { parse, requiredArg, UsageError, wholeNumberArg } from './shared-args.ts'
+import { redactUrl } from '../server/store/postgres/redact.ts'
+import { untilStopped } from './shared-signals.ts'
+import { STORAGE_HELP, storageArgs } from './shared-storage.ts'
 
-const HELP = `Usage: megaoptim serve --data-dir DIR [options]
+const HELP = `Usage: megaoptim serve (--data-dir DIR | --database URL) [options]
 
-Run the MegaOptim-compatible server (accounts, tokens, jobs and downloads live in DIR).
+Run the MegaOptim-compatible server. Accounts, tokens, jobs and downloads live in DIR (SQLite, one
+machine) or in a PostgreSQL database that any number of replicas share.
 
 Options:
   --host HOST              address to listen on (default 127.0.0.1)
   --port N                 port to listen on, 0 = any free port (default 8080)
-  --data-dir DIR           where the SQLite database and the uploads live (required)
+${STORAGE_HELP}
   --rate-limit N           requests per minute per key per endpoint (default 120)
   --allow-private-urls     let url/callback_url reach loopback, private and link-local addresses
   --public-url URL         base URL put in download links (default: the address the server listens on)
   --trust-proxy            behind a reverse proxy you trust: links take X-Forwarded-Host/-Proto (or Host);
                            without it a request's Host header never reaches a link
-  --workers N              images optimized at once (default: the number of CPUs)
+  --workers N              images optimized at once (default: the number of CPUs); with --database,
+                           0 makes an API-only replica (run the images with megaoptim worker)
+  --lease-seconds N        with --database: a replica's claim on an image lasts N s unless renewed; a
+                           dead replica's images are taken over once theirs expire (default 30)
   --job-timeout SECONDS    a job whose images were worked on this long in all fails with code 504 (default 300)
   --item-timeout SECONDS   one image's time budget; past it the original is answered as "no gain" (default 30)
   --pixel-budget N         decoded pixels all workers may hold at once; an image waits, undecoded, until its
@@ -25,7 +31,7 @@ Options:
                            reaching the server can call (default 0: such accounts start empty)
   -h, --help               show this help
 
-Create an API key with: megaoptim keys create --data-dir DIR --name NAME --email EMAIL --tokens N`
+Create an API key with: megaoptim keys create (--data-dir DIR | --database URL) --name NAME --email EMAIL --tokens N`
 
 export async function run(argv: string[]): Promise<number> {
   let values
@@ -34,6 +40,8 @@ export async function run(argv: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
+      database: { type: 'string' },
+      'lease-seconds': { type: 'string' },
       'rate-limit': { type: 'string' },
       'allow-private-urls': { type: 'boolean' },
       'public-url': { type: 'string' },
@@ -57,19 +65,21 @@ export async function run(argv: string[]): Promise<number> {
   let server
   let port: number
   try {
-    const dataDir = path.resolve(requiredArg('--data-dir', values['data-dir'] as string | undefined))
+    const storage = storageArgs(values)
+    const leaseSeconds = wholeNumberArg('--lease-seconds', values['lease-seconds'] as string | undefined, 1)
     port = wholeNumberArg('--port', values.port as string | undefined, 0, 65535) ?? 8080
     const jobTimeout = wholeNumberArg('--job-timeout', values['job-timeout'] as string | undefined, 1)
     const itemTimeout = wholeNumberArg('--item-timeout', values['item-timeout'] as string | undefined, 1)
     server = createMegaOptimServer({
-      dataDir,
+      ...storage,
+      leaseMs: leaseSeconds === undefined ? undefined : leaseSeconds * 1000,
       rateLimit: wholeNumberArg('--rate-limit', values['rate-limit'] as string | undefined, 1),
       allowPrivateUrls: values['allow-private-urls'] === true,
       publicUrl: values['public-url'] as string | undefined,
       trustProxy: values['trust-proxy'] === true,
       itemTimeoutMs: itemTimeout === undefined ? undefined : itemTimeout * 1000,
       pixelBudget: wholeNumberArg('--pixel-budget', values['pixel-budget'] as string | undefined, 1),
-      workers: wholeNumberArg('--workers', values.workers as string | undefined, 1),
+      workers: wholeNumberArg('--workers', values.workers as string | undefined, storage.database === undefined ? 1 : 0),
       jobTimeoutMs: jobTimeout === undefined ? undefined : jobTimeout * 1000,
       jobDelayMs: wholeNumberArg('--job-delay', values['job-delay'] as string | undefined, 0),
       signupTokens: wholeNumberArg('--signup-tokens', values['signup-tokens'] as string | undefined, 0) ?? 0,
@@ -92,32 +102,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const o = server.options
   console.log(
-    `data in ${o.dataDir}; ${o.workers} worker(s); ${o.rateLimit} requests/min per key and endpoint; ` +
+    `data in ${o.database === undefined ? o.dataDir : redactUrl(o.database)}; ${o.workers} worker(s); ${o.rateLimit} requests/min per key and endpoint; ` +
       `private URLs ${o.allowPrivateUrls ? 'allowed' : 'refused'}`,
   )
 
-  return new Promise<number>((resolve) => {
-    let stopping = false
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        console.error(`megaoptim serve: ${signal} again, exiting without waiting`)
-        process.exit(1)
-      }
-      stopping = true
-      console.error(`megaoptim serve: ${signal} received, finishing in-flight work`)
-      server.close().then(
-        () => {
-          console.error('megaoptim serve: stopped')
-          resolve(0)
-        },
-        (error: unknown) => {
-          console.error(`megaoptim serve: error while stopping: ${(error as Error).message}`)
-          resolve(1)
-        },
-      )
-    }
-    // `on`, not `once`: a second signal must reach `stop` (exit now) instead of killing without a word.
-    process.on('SIGTERM', stop)
-    process.on('SIGINT', stop)
-  })
+  return untilStopped('serve', () => server.close())
 }

@@ -15,6 +15,7 @@ import { MAX_IMAGES, registerOptimizeRoute } from './routes/optimize.ts'
 import { registerRegisterRoute } from './routes/register.ts'
 import { registerResultRoute } from './routes/result.ts'
 import { registerUsersRoute } from './routes/users.ts'
+import { sharedRateLimitStore } from './shared-rate-limit.ts'
 
 const MINUTE = 60_000
 
@@ -119,10 +120,13 @@ export async function buildApp(ctx: ServerContext): Promise<FastifyInstance> {
   // Per key (or per IP when there is no valid key) and per endpoint: each route config gets its own counter.
   // Headers as the hosted (Laravel) API sends them: X-RateLimit-Limit and -Remaining on every answer; with a
   // 429, Retry-After in seconds and X-RateLimit-Reset as a Unix time (fastify's default is seconds from now).
+  // With replicas (PostgreSQL), the windows are shared: a key's limit holds across them.
+  const hit = ctx.store.hitRateLimit?.bind(ctx.store)
   await app.register(rateLimit, {
     global: false,
     addHeadersOnExceeding: { 'x-ratelimit-reset': false },
     addHeaders: { 'x-ratelimit-reset': false },
+    ...(hit ? { store: sharedRateLimitStore(hit) } : {}),
   })
   const keyGenerator = async (req: FastifyRequest): Promise<string> => {
     const key = apiKeyOf(req)

@@ -25,6 +25,8 @@ export interface MegaOptimServerHandle extends MegaOptimServer {
   store(): Promise<Store>
   /** Callback deliveries still retrying. */
   pendingCallbacks(): Promise<void>
+  /** Runs the workers without the API (`megaoptim worker`): only with a database other replicas serve. */
+  work(): Promise<void>
 }
 
 async function openStore(options: ResolvedServerOptions): Promise<Store> {
@@ -129,82 +131,12 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       return `${options.publicUrl ?? baseUrl}/v1`
     },
 
-    async listen(opts = {}): Promise<string> {
-      if (closed) throw new Error('The server was closed; create a new one.')
-      if (app) throw new Error('The server is already listening.')
-      // A failure before the port is open leaves nothing open or locked: a later listen() (or another
-      // process) starts afresh.
-      const abandon = async (): Promise<void> => {
-        await app?.close().catch(() => {})
-        app = undefined
-        runner = undefined
-        await agent?.close().catch(() => {})
-        agent = undefined
-        if (storePromise) await (await storePromise.catch(() => undefined))?.close()
-        storePromise = undefined
-        await unlock()
-      }
-      let s: Store
-      try {
-        s = await store()
-      } catch (error) {
-        await abandon()
-        throw error
-      }
-      const outbound: OutboundContext = {
-        agent: (agent = createOutboundAgent({ allowPrivateUrls: options.allowPrivateUrls, timeoutMs: options.fetchTimeoutMs })),
-        allowPrivateUrls: options.allowPrivateUrls,
-        timeoutMs: options.fetchTimeoutMs,
-      }
-      const ctx: ServerContext = {
-        options,
-        store: s,
-        runner: undefined as unknown as JobRunner,
-        stats,
-        listenUrl: () => baseUrl ?? 'http://127.0.0.1',
-        engineVersion: () =>
-          options.engine
-            ? Promise.resolve(options.engine.version)
-            : loadDefaultEngine().then(
-                (e) => e.version,
-                () => null,
-              ),
-      }
-      ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => deliver(ctx, outbound, job) })
-      const host = opts.host ?? '127.0.0.1'
-      try {
-        app = await buildApp(ctx)
-        await app.listen({ host, port: opts.port ?? 0 })
-      } catch (error) {
-        await abandon()
-        throw error
-      }
-      const address = app.server.address()
-      const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0)
-      baseUrl = formatUrl(host, port)
-      // Jobs a killed predecessor left behind run again (or fail cleanly) now that downloads have a base URL.
-      const recovered = await runner.recover()
-      // Callbacks a previous run could not finish delivering.
-      for (const job of await s.pendingCallbacks()) deliver(ctx, outbound, job)
-      if (recovered.resumed > 0) {
-        serverLog(
-          `unfinished jobs from a previous run: ${recovered.resumed} resumed` +
-            (recovered.givenUp > 0
-              ? `; ${recovered.givenUp} image(s) given up after ${options.maxItemTries} interrupted runs`
-              : ''),
-        )
-      }
-      const sweepNow = (): void => {
-        void sweep(s, sweepOptions()).catch((error: unknown) => serverLog(`sweeper: ${(error as Error).message}`))
-      }
-      // Once now, for what a previous run left behind, then periodically.
-      sweepNow()
-      sweepTimer = setInterval(sweepNow, options.sweepIntervalMs)
-      sweepTimer.unref()
-      // Warm the engine up now, so that the first job and /status do not wait for sharp to load; a missing
-      // sharp surfaces at the first job, with its own message.
-      if (!options.engine) loadDefaultEngine().catch(() => {})
-      return baseUrl
+    listen(opts = {}): Promise<string> {
+      return start(opts)
+    },
+
+    async work(): Promise<void> {
+      await start(null)
     },
 
     async createAccount({ name, email, tokens }): Promise<Account> {
@@ -252,5 +184,91 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       await unlock()
     },
   }
+    /** Opens the store and starts the workers, and the API unless `http` is null (`work()`: workers alone). */
+  async function start(http: { host?: string; port?: number } | null): Promise<string> {
+    const opts = http ?? {}
+    if (closed) throw new Error('The server was closed; create a new one.')
+    if (app || runner) throw new Error('The server is already running.')
+    // A failure before the port is open leaves nothing open or locked: a later listen() (or another
+    // process) starts afresh.
+    const abandon = async (): Promise<void> => {
+      await app?.close().catch(() => {})
+      app = undefined
+      runner = undefined
+      await agent?.close().catch(() => {})
+      agent = undefined
+      if (storePromise) await (await storePromise.catch(() => undefined))?.close()
+      storePromise = undefined
+      await unlock()
+    }
+    let s: Store
+    try {
+      s = await store()
+    } catch (error) {
+      await abandon()
+      throw error
+    }
+    const outbound: OutboundContext = {
+      agent: (agent = createOutboundAgent({ allowPrivateUrls: options.allowPrivateUrls, timeoutMs: options.fetchTimeoutMs })),
+      allowPrivateUrls: options.allowPrivateUrls,
+      timeoutMs: options.fetchTimeoutMs,
+    }
+    const ctx: ServerContext = {
+      options,
+      store: s,
+      runner: undefined as unknown as JobRunner,
+      stats,
+      listenUrl: () => baseUrl ?? 'http://127.0.0.1',
+      engineVersion: () =>
+        options.engine
+          ? Promise.resolve(options.engine.version)
+          : loadDefaultEngine().then(
+              (e) => e.version,
+              () => null,
+            ),
+    }
+    ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => deliver(ctx, outbound, job) })
+    if (http) {
+      const host = opts.host ?? '127.0.0.1'
+      try {
+        app = await buildApp(ctx)
+        await app.listen({ host, port: opts.port ?? 0 })
+      } catch (error) {
+        await abandon()
+        throw error
+      }
+      const address = app.server.address()
+      const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0)
+      baseUrl = formatUrl(host, port)
+    } else if (options.workers === 0 || options.database === undefined) {
+      // Workers alone serve a fleet: they need the shared database and something to run it with.
+      await abandon()
+      throw new TypeError('a process that only runs workers needs a database and at least 1 worker')
+    }
+    // Jobs a killed predecessor left behind run again (or fail cleanly) now that downloads have a base URL.
+    const recovered = await runner.recover()
+    // Callbacks a previous run could not finish delivering.
+    for (const job of await s.pendingCallbacks()) deliver(ctx, outbound, job)
+    if (recovered.resumed > 0) {
+      serverLog(
+        `unfinished jobs from a previous run: ${recovered.resumed} resumed` +
+          (recovered.givenUp > 0
+            ? `; ${recovered.givenUp} image(s) given up after ${options.maxItemTries} interrupted runs`
+            : ''),
+      )
+    }
+    const sweepNow = (): void => {
+      void sweep(s, sweepOptions()).catch((error: unknown) => serverLog(`sweeper: ${(error as Error).message}`))
+    }
+    // Once now, for what a previous run left behind, then periodically.
+    sweepNow()
+    sweepTimer = setInterval(sweepNow, options.sweepIntervalMs)
+    sweepTimer.unref()
+    // Warm the engine up now, so that the first job and /status do not wait for sharp to load; a missing
+    // sharp surfaces at the first job, with its own message.
+    if (!options.engine) loadDefaultEngine().catch(() => {})
+    return baseUrl ?? ''
+  }
+
   return handle
 }

@@ -18,6 +18,7 @@ import type {
 import { DuplicateAccountError } from '../types.ts'
 import { PostgresBlobStore } from './blobs.ts'
 import { loadPg, migrate, numericTypes } from './connect.ts'
+import { redactUrl } from './redact.ts'
 
 /** The one LISTEN/NOTIFY channel: `work` (an image may be claimed) or `done:<job id>`. */
 const CHANNEL = 'megaoptim'
@@ -447,15 +448,4 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     throw new Error(`Could not open the PostgreSQL database ${redactUrl(options.url)}: ${(error as Error).message}`, { cause: error })
   }
   return new PostgresStore(pool, listener, leaseMs)
-}
-
-/** A database URL as it may be printed: without its password. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.href
-  } catch {
-    return '(an unparseable database URL)'
-  }
 }
