@@ -1,5 +1,5 @@
 import { createMegaOptimServer } from '../server/server.ts'
-import { parse, requiredArg, UsageError, wholeNumberArg } from './shared-args.ts'
+import { parse, UsageError, wholeNumberArg } from './shared-args.ts'
 import { redactUrl } from '../server/store/postgres/redact.ts'
 import { untilStopped } from './shared-signals.ts'
 import { STORAGE_HELP, storageArgs } from './shared-storage.ts'
