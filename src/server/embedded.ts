@@ -11,6 +11,12 @@ const EMBEDDED_RATE_LIMIT = 1_000_000
  * shared server gives a whole job.
  */
 const EMBEDDED_JOB_TIMEOUT_MS = 30 * 60_000
+/**
+ * A shared server answers an image past its 30 s budget as "no gain" to stay fair; a build's own engine
+ * has no one to be fair to, and a "no gain" would be cached, so a slow machine would lose that image's
+ * savings for good. The budget here only stops a pathological image.
+ */
+const EMBEDDED_ITEM_TIMEOUT_MS = 10 * 60_000
 
 /**
  * The plugin's default when no API key is set: an in-memory server on loopback with one unlimited
@@ -22,6 +28,7 @@ export async function startEmbeddedServer(options: InternalServerOptions = {}): 
   const server = createMegaOptimServer({
     healthRateLimit: EMBEDDED_RATE_LIMIT,
     jobTimeoutMs: EMBEDDED_JOB_TIMEOUT_MS,
+    itemTimeoutMs: EMBEDDED_ITEM_TIMEOUT_MS,
     ...options,
     rateLimit,
     workers,
