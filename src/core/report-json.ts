@@ -3,7 +3,7 @@
  * Documented in the README ("The report"); change both together, and bump `version` on a breaking change.
  * Only names, sizes, counts and reasons: never a key or an endpoint's credentials.
  */
-import type { BuildReport, FileReport } from './report.ts'
+import type { BuildReport, FileReport, ReferenceCounts } from './report.ts'
 
 export type FileStatus = 'optimized' | 'no-gain' | 'failed'
 
@@ -48,6 +48,8 @@ export interface ReportJson {
   backend: string
   totals: ReportTotals
   files: ReportFile[]
+  /** What the build changed outside the images (WebP references, renamed files); absent when nothing, and from the CLI. */
+  references?: ReferenceCounts
 }
 
 export function statusOf(file: FileReport): FileStatus {
@@ -89,5 +91,6 @@ export function toReportJson(report: BuildReport): ReportJson {
       tokensLeft: t.tokensLeft === null || t.tokensLeft < 0 ? null : t.tokensLeft,
     },
     files,
+    ...(report.references ? { references: { ...report.references } } : {}),
   }
 }

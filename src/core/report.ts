@@ -72,7 +72,7 @@ export interface BuildReport {
   backend: string
   totals: Totals
   files: FileReport[]
-  /** Issue 10: what the build changed outside the images themselves (absent when nothing was). */
+  /** What the build changed outside the images themselves (absent when nothing was). */
   references?: ReferenceCounts
 }
 

@@ -69,7 +69,7 @@ test('a responsive API: no unresponsive line, and retries is what the client tri
 test('an API that keeps answering is never cut: the budget is for silence, not for work', async () => {
   // Three jobs one after the other, 0.7 s each: 2.1 s of work against a 1 s budget.
   api = await startFakeApi({ processingMs: 700 })
-  const options = resolveOptions({ apiKey: api.apiKey, endpoint: api.endpoint, cache: false, timeout: 1000, concurrency: 1 })
+  const options = resolveOptions({ apiKey: api.apiKey, endpoint: api.endpoint, cache: false, timeout: 1000, concurrency: 1, rateLimit: 60_000 })
   const out = capture()
   const session = new BuildSession(options, { logger: out.logger, progress: false })
   const inputs = distinctPngs(11)
@@ -78,6 +78,8 @@ test('an API that keeps answering is never cut: the budget is for silence, not f
   await session.finish()
   expect(Date.now() - started).toBeGreaterThan(1000)
   expect(api.of('optimize')).toHaveLength(3)
-  expect(results.filter((r) => r.changed)).toHaveLength(11)
-  expect(out.warn.join('\n')).not.toMatch(/unresponsive/)
+  // Every result was fetched (the fake API's bytes then fail the pipeline's own checks, which is beside the point).
+  expect(api.of('download')).toHaveLength(11)
+  expect(results).toHaveLength(11)
+  expect(out.warn.join('\n')).not.toMatch(/unresponsive|no answer/)
 })

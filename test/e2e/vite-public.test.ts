@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Plugin } from 'vite'
 import type { MegaOptimServerHandle } from '../../src/server.ts'
-import type { BuildReport } from '../../src/core/report.ts'
+import type { ReportJson } from '../../src/core/report-json.ts'
 import megaoptim from '../../src/vite.ts'
 import { startApiServer } from './api-server.ts'
 import { cleanTmp, FIXTURE, prepareApp } from './harness.ts'
@@ -23,7 +23,7 @@ afterAll(async () => {
   await cleanTmp(['vite-public-'])
 })
 
-async function build(root: string, plugins: Plugin[]): Promise<BuildReport> {
+async function build(root: string, plugins: Plugin[]): Promise<ReportJson> {
   const { build: viteBuild } = await import('vite')
   const report = path.join(root, 'report.json')
   await viteBuild({
@@ -33,7 +33,7 @@ async function build(root: string, plugins: Plugin[]): Promise<BuildReport> {
     build: { outDir: path.join(root, 'dist'), emptyOutDir: true, assetsInlineLimit: 0 },
     plugins: [...plugins, megaoptim({ apiKey, endpoint: server.endpoint, compression: 'lossless', cache: false, report, logLevel: 'warn' })],
   })
-  return JSON.parse(await readFile(report, 'utf8')) as BuildReport
+  return JSON.parse(await readFile(report, 'utf8')) as ReportJson
 }
 
 describe('Vite public/ images', () => {
@@ -42,8 +42,8 @@ describe('Vite public/ images', () => {
     const report = await build(root, [])
     const green = report.files.filter((f) => f.file === 'img/green.png')
     expect(green).toHaveLength(1)
-    expect(green[0]!.optimizedSize).toBeLessThan(green[0]!.originalSize)
-    expect((await readFile(path.join(root, 'dist/img/green.png'))).byteLength).toBe(green[0]!.optimizedSize)
+    expect(green[0]!.optimizedBytes).toBeLessThan(green[0]!.originalBytes)
+    expect((await readFile(path.join(root, 'dist/img/green.png'))).byteLength).toBe(green[0]!.optimizedBytes)
     expect((await readFile(path.join(root, 'public/img/green.png'))).equals(await readFile(path.join(FIXTURE, 'public/img/green.png')))).toBe(true)
   })
 
@@ -59,9 +59,9 @@ describe('Vite public/ images', () => {
     const report = await build(root, [rewriter])
     const green = report.files.filter((f) => f.file === 'img/green.png')
     expect(green).toHaveLength(1)
-    expect(green[0]!.originalSize).toBe(horse.byteLength)
+    expect(green[0]!.originalBytes).toBe(horse.byteLength)
     const shipped = await readFile(path.join(root, 'dist/img/green.png'))
-    expect(shipped.byteLength).toBe(green[0]!.optimizedSize)
+    expect(shipped.byteLength).toBe(green[0]!.optimizedBytes)
     expect(shipped.byteLength).toBeLessThan(horse.byteLength)
     const { default: sharp } = await import('sharp')
     const [a, b] = await Promise.all([sharp(horse).raw().toBuffer(), sharp(shipped).raw().toBuffer()])
