@@ -2,8 +2,8 @@
  * `npm run bench -- stall`: what an unresponsive API costs a real build. A loopback server accepts every
  * connection and never answers; the playground is built with Vite in a fresh process against it, with
  * every option at its default (an API key and that endpoint aside). Printed: the whole build's time
- * beside a build without the plugin, how many originals were kept, and the lines the user saw while
- * waiting. Target: at most 120 s (the default `timeout`) + the build's own time; it was 10 min 11 s.
+ * beside a build without the plugin and one against a healthy API (the embedded server: the plugin's own
+ * work), how many originals were kept, and the lines the user saw while waiting. Target: at most 120 s (the default `timeout`) + the build's own time; it was 10 min 11 s.
  */
 import { execFile } from 'node:child_process'
 import { mkdir, readFile, rm } from 'node:fs/promises'
@@ -44,6 +44,8 @@ async function timed(variant: string, env: Record<string, string> = {}) {
 }
 
 const plain = await timed('plain')
+// The same build against a healthy API (the embedded server), for what the plugin's own work costs.
+const cold = await timed('cold')
 const stall = await timed('stall', { STALL_ENDPOINT: `http://127.0.0.1:${port}/v1` })
 for (const socket of sockets) socket.destroy()
 await new Promise((resolve) => silent.close(resolve))
@@ -59,6 +61,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 console.log(`a loopback API that accepts connections and never answers (${connections} connections accepted)\n`)
 console.log(`${'build'.padEnd(36)}${'command'.padStart(10)}${'build()'.padStart(10)}`)
 console.log(`${'no plugin'.padEnd(36)}${s(plain.wall).padStart(10)}${s(plain.build).padStart(10)}`)
+console.log(`${'megaoptim, healthy API (embedded)'.padEnd(36)}${s(cold.wall).padStart(10)}${s(cold.build).padStart(10)}`)
 console.log(`${'megaoptim, API unresponsive'.padEnd(36)}${s(stall.wall).padStart(10)}${s(stall.build).padStart(10)}`)
 console.log('')
 console.log(`originals kept: ${kept} of ${report.files.length} images`)
@@ -66,5 +69,8 @@ console.log(`progress lines while waiting: ${waiting.length}`)
 for (const line of waiting.slice(0, 3)) console.log(`  ${line.trim()}`)
 if (waiting.length > 3) console.log(`  ... (${waiting.length - 3} more)`)
 console.log(`summary: ${unresponsive?.trim() ?? '(no line names the API as unresponsive)'}`)
-const target = 120_000 + plain.wall
-console.log(`\nwhole build: ${s(stall.wall)}, added by the stall: ${s(stall.wall - plain.wall)} (target <= 120 s + the build's own ${s(plain.wall)}: ${stall.wall <= target ? 'met' : 'NOT met'}; was 10 min 11 s)`)
+const target = 120_000 + cold.wall
+console.log(
+  `\nwhole build: ${s(stall.wall)}; over a healthy build: ${s(stall.wall - cold.wall)}, over no plugin: ${s(stall.wall - plain.wall)} ` +
+    `(target <= 120 s + the build's own ${s(cold.wall)}: ${stall.wall <= target ? 'met' : 'NOT met'}; was 10 min 11 s)`,
+)
