@@ -23,12 +23,19 @@ async function plugins(): Promise<PluginOption[]> {
   }
   const entry = process.env.MEGAOPTIM_BENCH_PLUGIN === 'dist' ? '../dist/vite.js' : '../src/vite.ts'
   const { default: megaoptim } = (await import(entry)) as { default: typeof megaoptimVite }
-  return [megaoptim({ cache: cacheDir, report: join(outDir, '..', `${variant}-report.json`), logLevel: 'warn' })]
+  const report = join(outDir, '..', `${variant}-report.json`)
+  if (variant === 'stall') {
+    // An API that accepts connections and never answers (bench/stall.ts), with every default kept.
+    return [megaoptim({ apiKey: 'STALLkey0123456789abcdefghijklmn', endpoint: process.env.STALL_ENDPOINT!, cache: cacheDir, report })]
+  }
+  return [megaoptim({ cache: cacheDir, report, logLevel: 'warn' })]
 }
 
 const list = await plugins()
 const started = performance.now()
-await build({ root, configFile: false, logLevel: 'silent', build: { outDir, emptyOutDir: true, assetsInlineLimit: 0 }, plugins: list })
+// The stall variant shows what a user sees: the plugin's progress and summary lines.
+const logLevel = variant === 'stall' ? 'info' : 'silent'
+await build({ root, configFile: false, logLevel, build: { outDir, emptyOutDir: true, assetsInlineLimit: 0 }, plugins: list })
 const ms = performance.now() - started
 
 let bytes = 0

@@ -145,7 +145,10 @@ export class EndpointLimiter {
    */
   rejected(departedAt: number): void {
     if (this.#told) return
-    const through = this.#departures.filter((t) => t < departedAt && t > departedAt - this.#perMs).length
+    // Counted over the window less the margin: a request that left just inside our window may have
+    // arrived just outside the server's, and a limit guessed one too high costs another 429.
+    const since = departedAt - this.#perMs + (this.#pacing.window - this.#perMs)
+    const through = this.#departures.filter((t) => t < departedAt && t > since).length
     this.#lower(Math.max(1, through), '429')
   }
 

@@ -17,7 +17,7 @@
  * | `MEGAOPTIM_SERVER`            | `ServerError`        | 500, 5xx     | yes     | the API had an internal error                       |
  * | `MEGAOPTIM_JOB_FAILED`        | `ServerError`        | 504, 404     | no      | the job failed, timed out or vanished server-side   |
  * | `MEGAOPTIM_TIMEOUT`           | `TimeoutError`       | –            | yes     | one request took longer than `requestTimeout`       |
- * | `MEGAOPTIM_DEADLINE`          | `TimeoutError`       | –            | no      | the whole `optimize()` call ran past `deadline`     |
+ * | `MEGAOPTIM_DEADLINE`          | `TimeoutError`       | –            | no      | the call (or the build's `timeout`) ran out         |
  * | `MEGAOPTIM_NETWORK`           | `NetworkError`       | –            | yes     | connection refused, reset, DNS failure, ...         |
  * | `MEGAOPTIM_INVALID_RESPONSE`  | `InvalidResponseError` | –          | yes     | the body was not the JSON the contract promises     |
  * | `MEGAOPTIM_DOWNLOAD`          | `DownloadError`      | –            | network only | a result download failed its checks            |

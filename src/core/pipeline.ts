@@ -24,6 +24,7 @@ import {
   Progress,
   summarize,
   writeJsonReport,
+  type ApiUse,
   type BuildReport,
   type FileReport,
   type Logger,
@@ -59,6 +60,8 @@ const PRUNE_INTERVAL_MS = 24 * 60 * 60 * 1000
 
 /** The cache note that remembers which embedded engine produced the entries. */
 const ENGINE_NOTE = 'embedded-engine'
+/** The cache note that remembers each backend's last reported token balance. */
+const BALANCE_NOTE = 'token-balance'
 
 interface Miss {
   key: string
@@ -150,6 +153,8 @@ export class BuildSession {
   private retries = 0
   /** Images that kept their original because the API did not answer in time. */
   private unanswered = 0
+  /** Images sent to the API in this build. */
+  private sent = 0
   /** Advances the progress line as the client reports each image done. */
   private remoteTick: ((label: string) => void) | null = null
   private finished = false
@@ -287,17 +292,23 @@ export class BuildSession {
     this.progress.clear()
     let requests = 0
     let tokensLeft: number | null = null
+    const api: ApiUse = { sent: this.sent, uploads: 0, polls: 0, tokensLeft: null }
     for (const [which, pending] of [['primary', this.optimizer], ['fallback', this.fallbackOptimizer]] as const) {
       const optimizer = await pending?.catch(() => null)
       if (!optimizer) continue
       requests += optimizer.requests()
+      const byEndpoint = optimizer.stats().byEndpoint
+      api.uploads += byEndpoint?.optimize ?? 0
+      api.polls += byEndpoint?.result ?? 0
       if (which === 'primary') tokensLeft = optimizer.tokensLeft()
       await optimizer.close().catch((error: unknown) => this.logger.warn(`could not stop the optimizer cleanly: ${message(error)}`))
     }
+    tokensLeft = await this.balance(tokensLeft)
+    api.tokensLeft = tokensLeft
     const report = summarize(backendLabel(this.options.backend), this.files, { requests, tokensUsed: this.tokensUsed, tokensLeft })
     if (this.references.rewritten > 0 || this.references.renamed > 0) report.references = { ...this.references }
     const references = formatReferences(report.references)
-    if (report.totals.files > 0) this.logger.info(formatTable(report) + (references ? `\n${references}` : ''))
+    if (report.totals.files > 0) this.logger.info(formatTable(report, api) + (references ? `\n${references}` : ''))
     if (this.unanswered > 0) this.logger.warn(this.unansweredLine())
     const failures = formatFailures(report)
     if (failures && !this.options.failOnError) this.logger.warn(failures)
@@ -317,6 +328,22 @@ export class BuildSession {
       throw new BuildError(`[megaoptim] ${failures}\n(failOnError is on; set failOnError: false to ship the originals instead)`)
     }
     return report
+  }
+
+  /**
+   * The balance the API last reported for this backend: remembered in the cache when it answers, read
+   * back when a build asks it nothing (all from cache), so cold and warm builds say the same.
+   */
+  private async balance(reported: number | null): Promise<number | null> {
+    if (!this.cache) return reported
+    const backend = backendIdentity(this.options.backend)
+    const note = (await this.cache.readNote(BALANCE_NOTE)) ?? {}
+    if (reported === null) {
+      const known = (note[backend] as { tokensLeft?: unknown } | undefined)?.tokensLeft
+      return typeof known === 'number' ? known : null
+    }
+    await this.cache.writeNote(BALANCE_NOTE, { ...note, [backend]: { tokensLeft: reported, at: new Date().toISOString() } }).catch(() => {})
+    return reported
   }
 
   /** The summary's word on an API that never answered: which one, for how long, what it cost, what to do. */
@@ -408,6 +435,7 @@ export class BuildSession {
       return
     }
     let remoteDone = 0
+    this.sent += remote.length
     this.remoteTick = (label) => {
       remoteDone++
       tick(label)

@@ -127,8 +127,31 @@ function percent(saved: number, original: number): string {
   return original > 0 ? `${((saved / original) * 100).toFixed(1)}%` : '0.0%'
 }
 
-/** The end-of-build table with totals, as lines ready for the logger. */
-export function formatTable(report: BuildReport): string {
+/** What the API was asked in this build, to explain the requests and tokens in the summary. */
+export interface ApiUse {
+  /** Images sent to the API (cache misses that were not SVG). */
+  sent: number
+  /** `/optimize` requests: uploads of up to 5 images each. */
+  uploads: number
+  /** `/optimize/{id}/result` requests: asking whether a job is done (a long-poll each). */
+  polls: number
+  /** The balance as the API gave it (`-1` = unlimited), or remembered from its last answer; null if never known. */
+  tokensLeft: number | null
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
+
+/** The balance in words: `-1` is what the API says for an unlimited account. */
+export function formatTokensLeft(tokensLeft: number | null): string {
+  return tokensLeft === null ? 'unknown' : tokensLeft === -1 ? 'unlimited' : String(tokensLeft)
+}
+
+/**
+ * The end-of-build table with totals, as lines ready for the logger. The last lines say where requests
+ * and tokens went: images go up in batches of up to 5 per request, each job is then asked for its result,
+ * and only an optimized image costs a token (cache hits and images without gain cost none).
+ */
+export function formatTable(report: BuildReport, api: ApiUse = { sent: 0, uploads: 0, polls: 0, tokensLeft: report.totals.tokensLeft }): string {
   const header = ['file', 'before', 'after', 'saved', 'webp', 'source']
   const rows = report.files.map((f) => [
     f.file,
@@ -142,15 +165,23 @@ export function formatTable(report: BuildReport): string {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()
   const t = report.totals
-  const tokensLeft = t.tokensLeft === null ? 'unknown' : t.tokensLeft === -1 ? 'unlimited' : String(t.tokensLeft)
+  const others = t.requests - api.uploads - api.polls
+  const asked =
+    t.requests === 0
+      ? `no API request (${report.backend})`
+      : `${plural(api.sent, 'image')} sent to the API (${report.backend}) in ${plural(t.requests, 'request')}: ` +
+        `${plural(api.uploads, 'upload')} of up to 5 images, ${plural(api.polls, 'result check')}` +
+        (others > 0 ? `, ${plural(others, 'other')}` : '')
   return [
     line(header),
     ...rows.map(line),
-    `${t.files} images: ${formatBytes(t.originalBytes)} -> ${formatBytes(t.optimizedBytes)}, saved ` +
+    `${plural(t.files, 'image')}: ${formatBytes(t.originalBytes)} -> ${formatBytes(t.optimizedBytes)}, saved ` +
       `${formatBytes(t.savedBytes)} (${percent(t.savedBytes, t.originalBytes)})` +
-      (t.webpFiles ? `, ${t.webpFiles} WebP siblings` : ''),
-    `${t.cacheHits} cache hits, ${t.requests} API requests (${report.backend}), ${t.tokensUsed} tokens used, ` +
-      `tokens left: ${tokensLeft}` + (t.errors ? `, ${t.errors} kept their original bytes` : ''),
+      (t.webpFiles ? `, ${plural(t.webpFiles, 'WebP sibling')}` : '') +
+      (t.errors ? `; ${t.errors} kept ${t.errors === 1 ? 'its' : 'their'} original bytes` : ''),
+    `${plural(t.cacheHits, 'cache hit')}, ${asked}`,
+    `${plural(t.tokensUsed, 'token')} used (one per optimized image; cache hits and images without gain cost none), ` +
+      `tokens left: ${formatTokensLeft(api.tokensLeft)}`,
   ].join('\n')
 }
 

@@ -141,9 +141,9 @@ describe('the client learns the server limit', () => {
   })
 
   test.each(['none', 'retry-after'] as const)('without limit headers (%s): at most one 429 per endpoint, then it paces to what got through', async (headers) => {
-    api = await startFakeApi({ rateLimit: { requests: 4, perMs: 1000, headers } })
+    api = await startFakeApi({ rateLimit: { requests: 4, perMs: 2000, headers } })
     const events: ClientEvent[] = []
-    client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { requests: 12, perMs: 1000 }, retryBaseDelay: 5, onEvent: (e) => events.push(e) })
+    client = new MegaOptimClient({ apiKey: api.apiKey, endpoint: api.endpoint, rateLimit: { requests: 12, perMs: 2000 }, retryBaseDelay: 5, onEvent: (e) => events.push(e) })
     const outcomes = await client.optimize(distinctPngs(40))
     expect(outcomes.every((o) => o.status === 'optimized')).toBe(true)
     expect(api.of('optimize').filter((r) => r.code === 429).length).toBeLessThanOrEqual(1)

@@ -11,6 +11,7 @@ import { backendIdentity } from '../../src/core/optimizer.ts'
 import { resolveOptions, type Options } from '../../src/core/options.ts'
 import { BuildError, BuildSession } from '../../src/core/pipeline.ts'
 import type { ReportJson } from '../../src/core/report-json.ts'
+import type { Logger } from '../../src/core/report.ts'
 
 const images = path.resolve('test/fixtures/app/src/images')
 const tmpRoot = path.resolve('test/.tmp')
@@ -40,7 +41,7 @@ beforeEach(async (context) => {
   context.onTestFinished(() => rm(dir, { recursive: true, force: true }))
 })
 
-function session(options: Options = {}, logger = silent.logger) {
+function session(options: Options = {}, logger: Logger = silent.logger) {
   const resolved = resolveOptions({ apiKey, endpoint: server.endpoint, compression: 'lossless', cache: path.join(dir, 'cache'), ...options })
   return new BuildSession(resolved, { ...silent, logger })
 }
@@ -132,6 +133,24 @@ describe('BuildSession', () => {
     expect(results[0]!.report).toMatchObject({ error: null, note: 'saved less than minSavings', optimizedSize: horse.byteLength })
     const report = await s.finish()
     expect(report.totals.files).toBe(1)
+  })
+
+  it('tokens left reads the same on a cold and a warm build: the balance the API last gave is remembered', async () => {
+    const summaryOf = async () => {
+      const lines: string[] = []
+      const s = session({}, { info: (m) => void lines.push(m), warn: () => {} })
+      await s.process([{ fileName: 'assets/horse.png', data: horse }])
+      const report = await s.finish()
+      return { text: lines.join('\n'), report }
+    }
+    const cold = await summaryOf()
+    const warm = await summaryOf()
+    expect(cold.report.totals.requests).toBeGreaterThan(0)
+    expect(warm.report.totals.requests).toBe(0)
+    expect(cold.text).toMatch(/tokens left: unlimited$/m)
+    expect(warm.text).toMatch(/tokens left: unlimited$/m)
+    expect(cold.text).toMatch(/1 image sent to the API \(self-hosted\) in \d+ requests: 1 upload of up to 5 images, \d+ result checks?/)
+    expect(warm.text).toMatch(/1 cache hit, no API request \(self-hosted\)/)
   })
 
   it('caches no-gain outcomes too: the second session sends nothing', async () => {

@@ -39,14 +39,21 @@ describe('report', () => {
   })
 
   it('prints one table with every column and the totals', () => {
-    const table = formatTable(summarize('hosted', files, { requests: 3, tokensUsed: 1, tokensLeft: 42 }))
+    const table = formatTable(summarize('hosted', files, { requests: 3, tokensUsed: 1, tokensLeft: 42 }), { sent: 2, uploads: 1, polls: 2, tokensLeft: 42 })
     const lines = table.split('\n')
     expect(lines[0]).toMatch(/^file\s+before\s+after\s+saved\s+webp\s+source$/)
     expect(lines.find((l) => l.startsWith('b/hero.png'))).toMatch(/9\.8 KiB\s+3\.9 KiB\s+60\.0%\s+2\.9 KiB\s+fresh$/)
     expect(lines.find((l) => l.startsWith('a/icon.svg'))).toMatch(/cached$/)
     expect(lines.find((l) => l.startsWith('c/broken.jpg'))).toMatch(/kept\s+-\s+failed$/)
-    expect(lines.at(-2)).toBe('5 images: 16.0 KiB -> 9.7 KiB, saved 6.3 KiB (39.6%), 1 WebP siblings')
-    expect(lines.at(-1)).toBe('1 cache hits, 3 API requests (hosted), 1 tokens used, tokens left: 42, 3 kept their original bytes')
+    expect(lines.at(-3)).toBe('5 images: 16.0 KiB -> 9.7 KiB, saved 6.3 KiB (39.6%), 1 WebP sibling; 3 kept their original bytes')
+    // Where the requests and the tokens went, in words: batches of up to 5, result checks, what costs a token.
+    expect(lines.at(-2)).toBe('1 cache hit, 2 images sent to the API (hosted) in 3 requests: 1 upload of up to 5 images, 2 result checks')
+    expect(lines.at(-1)).toBe('1 token used (one per optimized image; cache hits and images without gain cost none), tokens left: 42')
+  })
+
+  it('says "unlimited" for the API\'s -1, and a build that asked nothing says so', () => {
+    const table = formatTable(summarize('embedded', [files[1]!], { requests: 0, tokensUsed: 0, tokensLeft: -1 }), { sent: 0, uploads: 0, polls: 0, tokensLeft: -1 })
+    expect(table).toMatch(/1 cache hit, no API request \(embedded\)\n0 tokens used .*tokens left: unlimited$/)
   })
 
   it('groups failures by reason, naming every file', () => {
