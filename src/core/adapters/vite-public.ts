@@ -1,8 +1,9 @@
 /**
  * Vite copies `publicDir` into the output directory itself, outside the bundle, so those images never
- * reach `generateBundle`. Once the bundle is written (`writeBundle`), the copies are on disk: each wanted
- * one is read, optimized and replaced atomically (temp file + rename), and WebP siblings written next to it.
- * The source files in `publicDir` are never touched.
+ * reach `generateBundle`. They are optimized from `publicDir` while the bundle's own images are (one
+ * queue for both), and once the bundle is written (`writeBundle`) the results are put on Vite's copies
+ * atomically (temp file + rename), WebP siblings beside them. The source files in `publicDir` are never
+ * touched.
  */
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
