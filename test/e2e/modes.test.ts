@@ -86,7 +86,7 @@ describe('build modes', () => {
   })
 
   it('a bad option fails when the plugin is created, naming the option, the value and what is allowed', () => {
-    expect(() => megaoptimVite({ maxWidth: 'abc' as never })).toThrow('[megaoptim] maxWidth must be a whole number >= 0, got "abc"')
+    expect(() => megaoptimVite({ maxWidth: 'abc' as never })).toThrow('[megaoptim] maxWidth must be a whole number from 0 (off) to 999999, got "abc"')
     expect(() => megaoptimWebpack({ compression: 'max' as never })).toThrow(/compression must be "intelligent", "ultra" or "lossless", got "max"/)
   })
 
