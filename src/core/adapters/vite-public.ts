@@ -1,9 +1,9 @@
 /**
  * Vite copies `publicDir` into the output directory itself, outside the bundle, so those images never
- * reach `generateBundle` as assets. They are optimized from `publicDir` during `generateBundle` (so the
- * HTML and CSS of the bundle can be pointed at their WebP siblings before they are written), and the
- * results replace the copies once Vite has made them (`writeBundle`), atomically, with the siblings
- * written next to them. Their names never change, and the source files in `publicDir` are never touched.
+ * reach `generateBundle` as assets. They are optimized from `publicDir` while the bundle's own images are
+ * (one queue for both); the bundle's HTML and CSS wait only for their WebP siblings. Once the bundle is
+ * written (`writeBundle`) the results are put on Vite's copies atomically (temp file + rename), WebP
+ * siblings beside them. Their names never change, and the source files in `publicDir` are never touched.
  */
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
