@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import sharp from 'sharp'
 import { activityMap, darkenLightness, labDistance, toLab, type LabImage, type MetricParams } from '../src/engine/metric.ts'
 import { encodeResidualPng, quantizeResiduals } from '../src/engine/png-residual.ts'
-import { sniffFormat } from '../src/engine/sniff.ts'
+import { sniffFormat } from '../src/contract/formats.ts'
 import { Judge } from './_butteraugli.ts'
 
 const CORPUS = fileURLToPath(new URL('../../shared/corpus/', import.meta.url))

@@ -11,6 +11,7 @@
 export { MegaOptimClient, createClient, type CallOptions } from './client/client.ts'
 export { DEFAULT_ENDPOINT, DEFAULT_RATE_LIMIT, resolveClientOptions, type ResolvedClientOptions } from './client/options.ts'
 export {
+  ArgumentError,
   AuthError,
   CircuitOpenError,
   DownloadError,
@@ -26,5 +27,5 @@ export {
   type MegaOptimErrorCode,
   type SafeCause,
 } from './client/errors.ts'
-export { sniffFormat, type ImageFormat } from './client/sniff.ts'
+export { sniffFormat, type ImageFormat } from './contract/formats.ts'
 export type * from './client/types.ts'

@@ -7,7 +7,8 @@ import { readdir, stat } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import { parseArgs } from 'node:util'
 import { MegaOptimClient } from '../client/client.ts'
-import type { Compression, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
+import type { OptimizeOutcome, OptimizeParams } from '../client/types.ts'
+import { COMPRESSIONS, DEFAULT_IMAGE_PARAMS, isCompression } from '../contract/params.ts'
 import type { EmbeddedServer } from '../server/types.ts'
 import { copyFileAtomic, writeFileAtomic } from '../core/atomic.ts'
 import { type CliIo, UsageError, formatBytes, formatTokens, noKeyMessage, processIo, wholeArg } from './shared-client.ts'
@@ -201,9 +202,9 @@ function parseCli(argv: string[]): Args | 'help' {
   if (positionals.length !== 1) throw new UsageError(`expected one folder, got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'none'}`)
   if (values.out !== undefined && values['in-place']) throw new UsageError('pass either --out <dir> or --in-place, not both')
   if (values.out === undefined && !values['in-place']) throw new UsageError('pass --out <dir> to write elsewhere, or --in-place to overwrite the originals')
-  const compression = values.compression ?? 'intelligent'
-  if (!['intelligent', 'ultra', 'lossless'].includes(compression)) {
-    throw new UsageError(`--compression must be intelligent, ultra or lossless, got "${compression}"`)
+  const compression = values.compression ?? DEFAULT_IMAGE_PARAMS.compression
+  if (!isCompression(compression)) {
+    throw new UsageError(`--compression must be ${COMPRESSIONS.join(', ').replace(/, (\w+)$/, ' or $1')}, got "${compression}"`)
   }
   const dir = resolve(positionals[0]!)
   const out = values.out === undefined ? null : resolve(values.out)
@@ -213,7 +214,7 @@ function parseCli(argv: string[]): Args | 'help' {
     out,
     endpoint: values.endpoint,
     params: {
-      compression: compression as Compression,
+      compression,
       webp: values.webp === true,
       keepExif: values['keep-exif'] === true,
       cmykToRgb: values['no-cmyk-to-rgb'] !== true,

@@ -6,7 +6,7 @@
 import { request, type Dispatcher } from 'undici'
 import { DownloadError, type MegaOptimError, NetworkError, TimeoutError, safeCause } from './errors.ts'
 import { withTimeout } from './http.ts'
-import { type ImageFormat, sniffFormat } from './sniff.ts'
+import { type ImageFormat, sniffFormat } from '../contract/formats.ts'
 
 export interface DownloadSpec {
   url: string

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { MegaOptimError, ValidationError, safeCause } from './errors.ts'
-import { type ImageFormat, formatFromName, sniffFormat } from './sniff.ts'
+import { type ImageFormat, RASTER_FORMATS, formatFromName, sniffFormat } from '../contract/formats.ts'
 import type { OptimizeInput } from './types.ts'
 
 export type Source = { kind: 'bytes'; data: Uint8Array } | { kind: 'path'; path: string } | { kind: 'url'; url: string }
@@ -35,7 +35,7 @@ export interface PreparedInputs {
   unique: UniqueItem[]
 }
 
-const SUPPORTED: ReadonlySet<ImageFormat> = new Set(['jpeg', 'png', 'gif', 'webp'])
+const SUPPORTED: ReadonlySet<ImageFormat> = new Set(RASTER_FORMATS)
 
 export async function prepareInputs(inputs: readonly OptimizeInput[], signal?: AbortSignal): Promise<PreparedInputs> {
   const names: string[] = []

@@ -2,9 +2,10 @@
  * The public shape of the API client. `src/core/` (the plugin) and the CLI program against this.
  * Implementation: `client.ts` (calls), `scheduler.ts` (queue, batching, retries, breaker).
  */
+import type { Compression } from '../contract/params.ts'
 import type { MegaOptimError } from './errors.ts'
 
-export type Compression = 'intelligent' | 'ultra' | 'lossless'
+export type { Compression } from '../contract/params.ts'
 
 /** An image to optimize: bytes with a name, a file on disk, or a public URL. */
 export type OptimizeInput =

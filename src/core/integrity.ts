@@ -3,7 +3,7 @@
  * half-copied asset) is reported as such and kept, without spending a request or a token on it.
  * It only looks for each format's end marker; decoding is the optimizer's job.
  */
-import type { ImageKind } from './filter.ts'
+import type { ImageKind } from '../contract/formats.ts'
 
 function lastIndexOfBytes(data: Uint8Array, needle: number[], from = data.byteLength - needle.length): number {
   for (let i = Math.min(from, data.byteLength - needle.length); i >= 0; i--) {

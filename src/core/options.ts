@@ -3,14 +3,16 @@
  * everything up front, so a typo fails the build at start instead of half-way through.
  */
 import path from 'node:path'
-import { MegaOptimError } from '../client/errors.ts'
+import { MegaOptimError, showValue as show } from '../contract/errors.ts'
+import { KIND_BY_EXTENSION } from '../contract/formats.ts'
+import { type Compression, resolveImageParams } from '../contract/params.ts'
 
-export type Compression = 'intelligent' | 'ultra' | 'lossless'
+export type { Compression } from '../contract/params.ts'
 export type LogLevel = 'silent' | 'error' | 'warn' | 'info'
 
 export const DEFAULT_ENDPOINT = 'https://api.megaoptim.com/v1'
 export const DEFAULT_CACHE_DIR = 'node_modules/.cache/unplugin-megaoptim'
-export const DEFAULT_INCLUDE = ['**/*.{jpg,jpeg,png,gif,webp,svg}']
+export const DEFAULT_INCLUDE = [`**/*.{${Object.keys(KIND_BY_EXTENSION).join(',')}}`]
 const DAY_MS = 24 * 60 * 60 * 1000
 
 export interface Options {
@@ -30,7 +32,7 @@ export interface Options {
   /**
    * Which emitted files to optimize: picomatch globs matched against the output path relative to the
    * output directory (e.g. `assets/hero-3fa1.png`), case-insensitive.
-   * @default ['**\/*.{jpg,jpeg,png,gif,webp,svg}']
+   * @default ['**\/*.{jpg,jpeg,jpe,png,gif,webp,svg}']
    */
   include?: string | string[]
   /**
@@ -193,18 +195,6 @@ const KNOWN = new Set<keyof Options>([
   'rateLimit', 'logLevel',
 ])
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
-    return String(value)
-  }
-  try {
-    return JSON.stringify(value) ?? typeof value
-  } catch {
-    return typeof value
-  }
-}
-
 function fail(name: string, allowed: string, value: unknown): never {
   throw new OptionsError(`[megaoptim] ${name} must be ${allowed}, got ${show(value)}`)
 }
@@ -297,10 +287,7 @@ export function resolveOptions(options: Options = {}, context: ResolveContext = 
   const env = context.env ?? {}
   const cwd = context.cwd ?? '.'
 
-  const compression = options.compression ?? 'intelligent'
-  if (!['intelligent', 'ultra', 'lossless'].includes(compression)) {
-    fail('compression', '"intelligent", "ultra" or "lossless"', options.compression)
-  }
+  const image = resolveImageParams(options, fail)
   const logLevel = options.logLevel ?? 'info'
   if (!['silent', 'error', 'warn', 'info'].includes(logLevel)) {
     fail('logLevel', '"silent", "error", "warn" or "info"', options.logLevel)
@@ -328,12 +315,7 @@ export function resolveOptions(options: Options = {}, context: ResolveContext = 
     backend: backend(options, env),
     include: globs('include', options.include, DEFAULT_INCLUDE),
     exclude: globs('exclude', options.exclude, []),
-    compression,
-    webp: bool('webp', options.webp, false),
-    keepExif: bool('keepExif', options.keepExif, false),
-    cmykToRgb: bool('cmykToRgb', options.cmykToRgb, true),
-    maxWidth: wholeNumber('maxWidth', options.maxWidth, 0),
-    maxHeight: wholeNumber('maxHeight', options.maxHeight, 0),
+    ...image,
     minSize: wholeNumber('minSize', options.minSize, 0),
     minSavings: minSavings(options.minSavings),
     cache,

@@ -11,7 +11,8 @@ import PQueue from 'p-queue'
 import { MegaOptimError } from '../client/errors.ts'
 import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
 import { cacheKey, ImageCache, sha256, type CachedOutcome } from './cache.ts'
-import { createFilter, kindOf, normalizeFileName, type FileFilter, type ImageKind } from './filter.ts'
+import { kindFromName, type ImageKind } from '../contract/formats.ts'
+import { createFilter, normalizeFileName, type FileFilter } from './filter.ts'
 import { backendIdentity, backendLabel, openOptimizer, type RemoteOptimizer } from './optimizer.ts'
 import type { ResolvedOptions } from './options.ts'
 import {
@@ -145,7 +146,7 @@ export class BuildSession {
     if (wanted.length === 0) return []
     await this.loadIdentity()
     const jobs = wanted.map((asset) => {
-      const kind = kindOf(normalizeFileName(asset.fileName))!
+      const kind = kindFromName(normalizeFileName(asset.fileName))!
       const broken = truncationReason(kind, asset.data)
       const contentHash = sha256(asset.data)
       return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.fingerprint(kind), kind === 'svg' ? 'local:svgo' : this.identity) }
@@ -353,7 +354,7 @@ export class BuildSession {
     if (outcome.status === 'optimized') {
       this.tokensUsed++
       // A result cut short in transit or by a faulty server is not remembered: the next build asks again.
-      const broken = truncationReason(kindOf(normalizeFileName(asset.fileName))!, outcome.data)
+      const broken = truncationReason(kindFromName(normalizeFileName(asset.fileName))!, outcome.data)
       if (broken) return { result: { outcome: 'failed', reason: `the optimized result was unusable (${broken})` }, cached: false, fresh: false }
       const smaller = outcome.data.byteLength > 0 && outcome.data.byteLength < asset.data.byteLength
       result = smaller ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp } : { outcome: 'no-gain', webp: outcome.webp }
@@ -425,7 +426,7 @@ export class BuildSession {
     // Whatever the source of the bytes (a server, the cache) said: never ship something larger, of
     // another format, or cut short.
     if (r.data.byteLength >= originalSize) return keep('the optimized result was not smaller than the original', webp)
-    const broken = truncationReason(kindOf(file)!, r.data)
+    const broken = truncationReason(kindFromName(file)!, r.data)
     if (broken) return keep(`the optimized result was unusable (${broken})`, webp)
     if (!this.enoughSavings(originalSize, r.data.byteLength)) return keep(null, webp, 'saved less than minSavings')
     const sibling = this.options.webp && webp && webp.byteLength < r.data.byteLength ? webp : null

@@ -2,23 +2,14 @@
  * The engine's contract: `(bytes, params) → optimized bytes (+ WebP)`.
  * The server is its only caller; it decides `success` (savings > 5%) and charges tokens.
  */
-export type Compression = 'intelligent' | 'ultra' | 'lossless'
+import type { ImageFormat } from '../contract/formats.ts'
+import type { ImageParams } from '../contract/params.ts'
 
-/** The formats the engine takes in; the output keeps the input's format. */
-export type ImageFormat = 'jpeg' | 'png' | 'gif' | 'webp'
+export type { ImageFormat } from '../contract/formats.ts'
+export type { Compression } from '../contract/params.ts'
 
-export interface EngineParams {
-  compression: Compression
-  /** Also produce a WebP version (kept only when smaller than the original). */
-  webp: boolean
-  /** Convert CMYK to sRGB through its ICC profile. */
-  cmykToRgb: boolean
-  /** Keep EXIF/IPTC; when false they are stripped (after auto-orienting). */
-  keepExif: boolean
-  /** 0 = off; otherwise fit inside the box, keep aspect ratio, never enlarge. */
-  maxWidth: number
-  maxHeight: number
-}
+/** The contract's image settings, as the engine takes them. */
+export type EngineParams = ImageParams
 
 export interface EngineResult {
   /** The format sniffed from the input bytes (and so of `data`). */

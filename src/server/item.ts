@@ -1,6 +1,7 @@
 import type { EngineParams } from '../engine/types.ts'
 import { generateCapability } from './keys.ts'
-import { CONTENT_TYPES, safeDownloadName } from './naming.ts'
+import { CONTENT_TYPES } from '../contract/formats.ts'
+import { safeDownloadName } from './naming.ts'
 import type { EngineLike, ResolvedServerOptions } from './options.ts'
 import { fetchImage, FetchImageError, type OutboundContext } from './outbound.ts'
 import type { DownloadRecord, JobInput, JobRecord, ResultItem, Store } from './store/types.ts'

@@ -1,5 +1,4 @@
 import path from 'node:path'
-import type { ImageFormat } from '../engine/types.ts'
 
 /** `file_name` for a `url` input: the basename of the URL's path, as it appears in the URL. */
 export function urlFileName(url: URL): string {
@@ -20,9 +19,3 @@ export function safeDownloadName(fileName: string): string {
   return safe === '' ? 'image' : safe
 }
 
-export const CONTENT_TYPES: Record<ImageFormat | 'webp', string> = {
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  gif: 'image/gif',
-  webp: 'image/webp',
-}

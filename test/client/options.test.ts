@@ -70,11 +70,12 @@ describe('resolveParams', () => {
   test.each([
     [{ compression: 'lossy' }, 'compression must be "intelligent", "ultra" or "lossless", got "lossy"'],
     [{ webp: 1 }, 'webp must be true or false, got 1'],
-    [{ maxWidth: -1 }, 'maxWidth must be a whole number >= 0 (0 = off), got -1'],
-    [{ maxHeight: '800' }, 'maxHeight must be a whole number >= 0 (0 = off), got "800"'],
+    [{ maxWidth: -1 }, 'maxWidth must be a whole number from 0 (off) to 999999, got -1'],
+    [{ maxHeight: '800' }, 'maxHeight must be a whole number from 0 (off) to 999999, got "800"'],
     [{ callbackUrl: 'example.com/cb' }, 'callbackUrl must be an http(s) URL, got "example.com/cb"'],
   ])('%j is refused: %s', (params, message) => {
-    expect(() => resolveParams(params as never)).toThrow(new TypeError(message))
+    expect(() => resolveParams(params as never)).toThrow(message)
+    expect(() => resolveParams(params as never)).toThrow(expect.objectContaining({ code: 'MEGAOPTIM_INVALID_ARGUMENT' }))
   })
 
   test('optimize() rejects invalid params before sending anything', async () => {

@@ -4,7 +4,7 @@ import { makeBatches } from '../../src/client/batch.ts'
 import { parseRetryAfter } from '../../src/client/http.ts'
 import type { UniqueItem } from '../../src/client/inputs.ts'
 import { matchResults } from '../../src/client/match.ts'
-import { formatFromName, sniffFormat } from '../../src/client/sniff.ts'
+import { formatFromName, sniffFormat } from '../../src/contract/formats.ts'
 import { fixture } from './_fixtures.ts'
 
 const item = (uploadName: string, kind: 'bytes' | 'url' = 'bytes'): UniqueItem => ({

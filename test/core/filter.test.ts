@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createFilter, kindOf, normalizeFileName } from '../../src/core/filter.ts'
+import { kindFromName as kindOf } from '../../src/contract/formats.ts'
+import { createFilter, normalizeFileName } from '../../src/core/filter.ts'
 import { resolveOptions } from '../../src/core/options.ts'
 
 describe('filter', () => {

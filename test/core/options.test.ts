@@ -10,7 +10,7 @@ describe('resolveOptions', () => {
     const r = resolveOptions({}, { cwd: '/project' })
     expect(r).toMatchObject({
       backend: { kind: 'embedded' },
-      include: ['**/*.{jpg,jpeg,png,gif,webp,svg}'],
+      include: ['**/*.{jpg,jpeg,jpe,png,gif,webp,svg}'],
       exclude: [],
       compression: 'intelligent',
       webp: false,
@@ -31,8 +31,8 @@ describe('resolveOptions', () => {
   })
 
   it.each<[Options, string]>([
-    [{ maxWidth: 'abc' as unknown as number }, 'maxWidth must be a whole number >= 0, got "abc"'],
-    [{ maxHeight: -1 }, 'maxHeight must be a whole number >= 0, got -1'],
+    [{ maxWidth: 'abc' as unknown as number }, 'maxWidth must be a whole number from 0 (off) to 999999, got "abc"'],
+    [{ maxHeight: -1 }, 'maxHeight must be a whole number from 0 (off) to 999999, got -1'],
     [{ minSize: 1.5 }, 'minSize must be a whole number >= 0, got 1.5'],
     [{ concurrency: 0 }, 'concurrency must be a whole number >= 1, got 0'],
     [{ rateLimit: Number.NaN }, 'rateLimit must be a whole number >= 1, got NaN'],

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Compression } from '../../engine/types.ts'
+import { imageParamsFromWire } from '../../contract/params.ts'
 import { requireAccount } from '../auth.ts'
 import { publicBase, type ServerContext } from '../context.ts'
 import { ApiError, processingEnvelope } from '../envelope.ts'
@@ -12,24 +12,6 @@ import type { RouteLimits } from './limits.ts'
 
 export const MAX_IMAGES = 5
 const TYPES = ['url', 'urls', 'file', 'files'] as const
-
-function flag(fields: Record<string, string>, name: string, fallback: boolean): boolean {
-  const raw = fields[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = raw.trim().toLowerCase()
-  if (value === '1' || value === 'true') return true
-  if (value === '0' || value === 'false') return false
-  throw new ApiError(400, `${name} must be 1 or 0, got "${raw.slice(0, 40)}".`)
-}
-
-function pixels(fields: Record<string, string>, name: string): number {
-  const raw = fields[name]
-  if (raw === undefined || raw.trim() === '') return 0
-  if (!/^\d{1,6}$/.test(raw.trim())) {
-    throw new ApiError(400, `${name} must be 0 (off) or a whole number of pixels, got "${raw.slice(0, 40)}".`)
-  }
-  return Number(raw.trim())
-}
 
 function httpUrl(name: string, raw: string | undefined): URL {
   if (raw === undefined || raw.trim() === '') throw new ApiError(400, `The "${name}" field is required.`)
@@ -69,11 +51,6 @@ function numbered<T>(prefix: string, entries: Iterable<[string, T]>): T[] {
     found.push([n, value])
   }
   return found.sort((a, b) => a[0] - b[0]).map(([, v]) => v)
-}
-
-function compressionOf(raw: string | undefined): Compression {
-  // Unknown values, including the legacy "lossy", mean intelligent (the contract).
-  return raw === 'ultra' || raw === 'lossless' ? raw : 'intelligent'
 }
 
 export function registerOptimizeRoute(app: FastifyInstance, ctx: ServerContext, limits: RouteLimits): void {
@@ -140,12 +117,9 @@ async function submit(ctx: ServerContext, req: FastifyRequest, accountId: string
   }
 
   const params: JobParams = {
-    compression: compressionOf(fields.compression),
-    webp: flag(fields, 'webp', false),
-    cmykToRgb: flag(fields, 'cmyktorgb', true),
-    keepExif: flag(fields, 'keep_exif', false),
-    maxWidth: pixels(fields, 'max_width'),
-    maxHeight: pixels(fields, 'max_height'),
+    ...imageParamsFromWire(fields, (name, allowed, value) => {
+      throw new ApiError(400, `${name} must be ${allowed}, got "${String(value).slice(0, 40)}".`)
+    }),
     callbackUrl,
     httpUser: fields.http_user || null,
     httpPass: fields.http_pass || null,

@@ -1,4 +1,4 @@
-import type { Compression } from '../../engine/types.ts'
+import type { ImageParams } from '../../contract/params.ts'
 
 /**
  * The server's state behind one interface with two backends: SQLite files in `--data-dir` (`megaoptim
@@ -28,13 +28,7 @@ export type JobInput =
   | { kind: 'file'; name: string; blob: string }
   | { kind: 'url'; name: string; url: string }
 
-export interface JobParams {
-  compression: Compression
-  webp: boolean
-  cmykToRgb: boolean
-  keepExif: boolean
-  maxWidth: number
-  maxHeight: number
+export interface JobParams extends ImageParams {
   callbackUrl: string | null
   httpUser: string | null
   httpPass: string | null

@@ -1,0 +1,65 @@
+/**
+ * The image formats of the contract, and the one table from file extensions to them. Everything that
+ * sniffs bytes or reads an extension (the plugin's filter, the CLI, the client, the server, the engine)
+ * imports it from here.
+ */
+
+/** The raster formats the API takes; a result keeps its input's format. */
+export const RASTER_FORMATS = ['jpeg', 'png', 'gif', 'webp'] as const
+export type ImageFormat = (typeof RASTER_FORMATS)[number]
+
+/** What the plugin and the CLI handle: the rasters, plus SVG (optimized locally with svgo, never sent). */
+export type ImageKind = ImageFormat | 'svg'
+
+/** File extensions (lower case, no dot) and the kind each promises. */
+export const KIND_BY_EXTENSION: Readonly<Record<string, ImageKind>> = Object.freeze({
+  jpg: 'jpeg',
+  jpeg: 'jpeg',
+  jpe: 'jpeg',
+  png: 'png',
+  gif: 'gif',
+  webp: 'webp',
+  svg: 'svg',
+})
+
+export const CONTENT_TYPES: Readonly<Record<ImageKind, string>> = Object.freeze({
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  svg: 'image/svg+xml',
+})
+
+/** The kind a file name's extension promises, or null for anything else. */
+export function kindFromName(name: string): ImageKind | null {
+  const dot = name.lastIndexOf('.')
+  if (dot < 0) return null
+  return KIND_BY_EXTENSION[name.slice(dot + 1).toLowerCase()] ?? null
+}
+
+/** The raster format a name promises (used for URL inputs, whose bytes the client never sees). */
+export function formatFromName(name: string): ImageFormat | null {
+  const kind = kindFromName(name)
+  return kind === 'svg' ? null : kind
+}
+
+/**
+ * The real format, from the magic bytes only: names and Content-Types lie, and a download that is an HTML
+ * error page with status 200 must not replace an image. Null for anything the API does not take.
+ */
+export function sniffFormat(bytes: Uint8Array): ImageFormat | null {
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'jpeg'
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png'
+  if (startsWith(bytes, ascii('GIF87a')) || startsWith(bytes, ascii('GIF89a'))) return 'gif'
+  if (startsWith(bytes, ascii('RIFF')) && startsWith(bytes.subarray(8), ascii('WEBP'))) return 'webp'
+  return null
+}
+
+function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
+  if (bytes.length < prefix.length) return false
+  return prefix.every((b, i) => bytes[i] === b)
+}
+
+function ascii(s: string): number[] {
+  return [...s].map((c) => c.charCodeAt(0))
+}
