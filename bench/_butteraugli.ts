@@ -93,7 +93,7 @@ export class Judge {
     while (this.running >= this.parallel) await new Promise<void>((r) => this.waiting.push(r))
     this.running++
     try {
-      const { stdout } = await run('butteraugli', [a, b], { timeout: 300_000 })
+      const { stdout } = await run('butteraugli', [a, b], { timeout: 3_600_000 })
       const value = Number.parseFloat(stdout.trim())
       if (!Number.isFinite(value)) throw new Error(`butteraugli printed ${JSON.stringify(stdout)}`)
       return value
