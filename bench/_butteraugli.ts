@@ -3,9 +3,10 @@
  * Transparent images are judged over white and over black (the worse counts), so alpha damage shows.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import sharp from 'sharp'
 
@@ -23,7 +24,27 @@ export async function ensureButteraugli(): Promise<void> {
   }
 }
 
+/**
+ * Verdicts by content: sha256(reference) + sha256(candidate) → distance, one JSON line each, outside the
+ * repository. A 9-megapixel comparison takes ~80 s and 1.5 GB, so an unchanged encode is never judged twice.
+ */
+const CACHE_FILE = process.env.BUTTERAUGLI_CACHE ?? join(homedir(), '.cache', 'megaoptim-bench', 'butteraugli.jsonl')
+
+function loadCache(): Map<string, number> {
+  const cache = new Map<string, number>()
+  if (!existsSync(CACHE_FILE)) return cache
+  for (const line of readFileSync(CACHE_FILE, 'utf8').split('\n')) {
+    if (!line) continue
+    const { key, distance } = JSON.parse(line) as { key: string; distance: number }
+    cache.set(key, distance)
+  }
+  return cache
+}
+
+const hash = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex').slice(0, 32)
+
 export class Judge {
+  private readonly cache = loadCache()
   private readonly dir = mkdtempSync(join(tmpdir(), 'engine-bench-'))
   private counter = 0
   private running = 0
@@ -33,6 +54,17 @@ export class Judge {
 
   /** Max butteraugli distance between two encoded images of the same size (all frames of an animation). */
   async distance(reference: Uint8Array, candidate: Uint8Array): Promise<number> {
+    const key = `${hash(reference)}:${hash(candidate)}`
+    const known = this.cache.get(key)
+    if (known !== undefined) return known
+    const distance = await this.measure(reference, candidate)
+    this.cache.set(key, distance)
+    mkdirSync(dirname(CACHE_FILE), { recursive: true })
+    appendFileSync(CACHE_FILE, JSON.stringify({ key, distance }) + '\n')
+    return distance
+  }
+
+  private async measure(reference: Uint8Array, candidate: Uint8Array): Promise<number> {
     const refMeta = await sharp(reference, { animated: true }).metadata()
     const backgrounds = refMeta.hasAlpha ? ['#ffffff', '#000000'] : [null]
     let worst = 0
@@ -61,7 +93,7 @@ export class Judge {
     while (this.running >= this.parallel) await new Promise<void>((r) => this.waiting.push(r))
     this.running++
     try {
-      const { stdout } = await run('butteraugli', [a, b], { timeout: 300_000 })
+      const { stdout } = await run('butteraugli', [a, b], { timeout: 3_600_000 })
       const value = Number.parseFloat(stdout.trim())
       if (!Number.isFinite(value)) throw new Error(`butteraugli printed ${JSON.stringify(stdout)}`)
       return value

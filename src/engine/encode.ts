@@ -2,7 +2,7 @@ import type { Sharp as SharpInstance } from 'sharp'
 
 /** One point in an encoder's settings space; the search walks over `quality`. */
 export type EncoderSettings =
-  | { kind: 'jpeg'; quality: number; chroma: '4:2:0' | '4:4:4' }
+  | { kind: 'jpeg'; quality: number; chroma: '4:2:0' | '4:4:4'; probe?: boolean }
   | { kind: 'png-palette'; quality: number; colours: number; dither: number; effort: number; compressionLevel?: number }
   | { kind: 'png-lossless'; palette: boolean }
   | { kind: 'webp'; quality: number; effort: number }
@@ -12,8 +12,10 @@ export type EncoderSettings =
 export function applyEncoder(p: SharpInstance, s: EncoderSettings): SharpInstance {
   switch (s.kind) {
     case 'jpeg':
-      // mozjpeg: trellis quantisation, optimised progressive scans, its own quant tables.
-      return p.jpeg({ quality: s.quality, mozjpeg: true, chromaSubsampling: s.chroma })
+      // mozjpeg: trellis quantisation, optimised progressive scans, its own quant tables. A search probe
+      // skips the scan optimisation: it rearranges the same coefficients (same pixels, ~3% fewer bytes)
+      // and costs a third of the encode.
+      return p.jpeg({ quality: s.quality, mozjpeg: true, chromaSubsampling: s.chroma, ...(s.probe ? { optimiseScans: false } : {}) })
     case 'png-palette':
       return p.png({
         palette: true,

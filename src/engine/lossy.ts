@@ -1,9 +1,13 @@
+import type { Sharp as SharpInstance } from 'sharp'
+import { simulate420 } from './chroma.ts'
 import { applyEncoder, describe, type EncoderSettings } from './encode.ts'
 import { optimizeLossless } from './lossless.ts'
 import { distanceTo, makeReference, type Reference } from './metric.ts'
 import { encodeResidualPng, quantizeResiduals } from './png-residual.ts'
+import { decodeRaster, fromRaster, hasAlphaChannel, type Raster } from './raster.ts'
 import { throwIfAborted, toBytes, yieldToEventLoop, type Encoded } from './run.ts'
 import { withMetadataPolicy, type Source } from './source.ts'
+import { mosaic, planTiles, seamMask, type TilePlan } from './tiles.ts'
 import type { EngineParams } from './types.ts'
 
 /**
@@ -44,72 +48,139 @@ const RESIDUAL_STEPS = { grey: [2, 4, 6, 8, 10, 12, 16], colour: [2, 3, 4, 5, 6,
 /** Encodes tried per search: with a good first guess, 3-4 bisection probes land within ~3 quality points. */
 const MAX_PROBES = 4
 
-/** An encode from the search, with the quality that made it. */
+/** An encode from the search, with the quality (or residual step) that made it. */
 type Probe = Encoded & { quality?: number }
 
+/**
+ * How much distance 4:2:0 subsampling alone may add (src/engine/chroma.ts), as a share of the JPEG limit,
+ * before the search keeps 4:4:4: beyond it, the rest of the budget is too small for any quality to pass.
+ */
+const SUBSAMPLING_SHARE = 0.85
+/**
+ * The whole-image half of the full-size check runs on a copy shrunk to this size: the tiles already judged
+ * the pixel-scale damage at full resolution; this half catches what lies outside them (a banded sky, a
+ * colour shift), which shows at any scale. It is also the costliest step left, so it stays small.
+ */
+const WHOLE_CHECK_PIXELS = 600_000
+/**
+ * The residual writer holds three copies of the pixels (decoded, reconstructed, filtered) in JS memory:
+ * above this size only the palette (libvips, streamed) is tried, so that two workers on the largest
+ * accepted images stay within the bound in src/engine/README.md.
+ */
+const RESIDUAL_MAX_PIXELS = 40_000_000
+/** Full-size encodes tried after a tile search whose pick fails the full-size check (each one step up). */
+const FINAL_ATTEMPTS = 3
+
+/**
+ * One image being searched. `probe` is what the search encodes: a mosaic of full-resolution tiles for
+ * large images (src/engine/tiles.ts), or the whole image. When it is a mosaic, the pick is encoded once at
+ * full size and checked against both the tiles and the whole image (shrunk to the metric's size).
+ */
 interface Search {
   src: Source
   params: EngineParams
-  ref: Reference
   limits: (typeof DISTANCE_LIMITS)['intelligent' | 'ultra']
   floorMargin: number
   signal: AbortSignal | undefined
+  /** The decoded image; released (null) once a full-size encode no longer needs it, to bound memory. */
+  raster: Raster | null
+  plan: TilePlan | null
+  probe: Raster
+  probeRef: Reference
+  /** The whole image, for the full-size check (only with a plan). */
+  fullRef: Reference | null
+  /** Decodes the image again after `raster` was released. */
+  decode: () => Promise<Raster>
+  /** keep_exif / a kept CMYK profile: the final encode starts again from the input, which carries them. */
+  fromSource: boolean
 }
 
 /**
  * `intelligent` / `ultra`: per image, the fewest bytes whose distance to the prepared image stays within
- * the level's limit. JPEG and WebP search quality; PNG searches palette quality, then posterization, then
- * falls back to lossless; GIF keeps its frames and tries cgif's lossy inter-frame optimisation.
+ * the level's limit. JPEG and WebP search quality (and JPEG its chroma subsampling); PNG searches palette
+ * quality and residual steps, then falls back to lossless; GIF keeps its frames and tries cgif's lossy
+ * inter-frame optimisation.
  */
 export async function optimizeLossy(src: Source, params: EngineParams, signal?: AbortSignal): Promise<Encoded | null> {
   const level = params.compression === 'ultra' ? 'ultra' : 'intelligent'
   const limits = DISTANCE_LIMITS[level]
-  const ref = await makeReference(() => src.pipeline(), { width: src.width, height: src.height * (src.meta.pages ?? 1) }, hasAlpha(src))
-  const s: Search = { src, params, ref, limits, floorMargin: FLOOR_MARGIN[level], signal }
+  if (src.format === 'gif' || src.animated) return optimizeAnimated(src, params, limits, signal)
+  const grey = src.meta.space === 'b-w' || src.meta.space === 'grey16'
+  // The search measures sRGB (or grey) pixels, also for a CMYK image that stays CMYK.
+  const decode = (): Promise<Raster> => decodeRaster(src.pipeline().toColourspace(grey ? 'b-w' : 'srgb'))
+  const raster = await decode()
+  throwIfAborted(signal)
+  const plan = planTiles(raster)
+  const probe = plan ? mosaic(raster, plan) : raster
+  const alpha = hasAlphaChannel(raster)
+  const probeRef = await makeReference(() => fromRaster(src.sharp, probe), probe, alpha, undefined, plan ? seamMask(plan) : undefined)
+  const fullRef = plan ? await makeReference(() => fromRaster(src.sharp, raster), raster, alpha, undefined, undefined, WHOLE_CHECK_PIXELS) : null
+  const fromSource = params.keepExif || (src.isCmyk && !params.cmykToRgb)
+  const s: Search = { src, params, limits, floorMargin: FLOOR_MARGIN[level], signal, raster, plan, probe, probeRef, fullRef, decode, fromSource }
   switch (src.format) {
-    case 'jpeg':
-      return searchQuality(s, 'jpeg', JPEG_QUALITIES, (q) => ({ kind: 'jpeg', quality: q, chroma: '4:2:0' }), s.floorMargin)
+    case 'jpeg': {
+      const jpegAt = (chroma: '4:2:0' | '4:4:4') => (q: number): EncoderSettings => ({ kind: 'jpeg', quality: q, chroma })
+      const chroma = await chooseSubsampling(s)
+      // Sources that need 4:4:4 are mostly saved at high quality with fine colour detail: start higher.
+      if (chroma === '4:4:4') return searchEncoder(s, 'jpeg', { ...JPEG_QUALITIES, guess: 90 }, jpegAt('4:4:4'), s.floorMargin)
+      // 4:2:0 that passes only with the floor's extra margin is worse than 4:4:4 within the plain limit.
+      const subsampled = await searchProbes(s, 'jpeg', JPEG_QUALITIES, jpegAt('4:2:0'), s.floorMargin)
+      if (!subsampled || subsampled.limit > s.limits.jpeg) {
+        const full = await searchProbes(s, 'jpeg', JPEG_QUALITIES, jpegAt('4:4:4'))
+        if (full) return finish(s, 'jpeg', JPEG_QUALITIES, jpegAt('4:4:4'), full)
+      }
+      return subsampled ? finish(s, 'jpeg', JPEG_QUALITIES, jpegAt('4:2:0'), subsampled) : null
+    }
     case 'webp':
-      return searchQuality(s, 'webp', WEBP_QUALITIES, (q) => ({ kind: 'webp', quality: q, effort: 4 }), s.floorMargin)
+      return searchEncoder(s, 'webp', WEBP_QUALITIES, (q) => ({ kind: 'webp', quality: q, effort: 4 }), s.floorMargin)
     case 'png':
       return optimizePng(s)
-    case 'gif':
-      return optimizeGif(s)
   }
 }
 
-function hasAlpha(src: Source): boolean {
-  return src.meta.hasAlpha === true
+/** 4:4:4 when subsampling alone would spend too much of the JPEG budget (see `simulate420`). */
+async function chooseSubsampling(s: Search): Promise<'4:2:0' | '4:4:4'> {
+  // A 4:2:0 source has no full-resolution colour left to lose.
+  if (s.probe.channels < 3 || s.src.meta.chromaSubsampling?.startsWith('4:2:0')) return '4:2:0'
+  const damage = await distanceTo(s.probeRef, () => fromRaster(s.src.sharp, simulate420(s.probe)))
+  return damage > SUBSAMPLING_SHARE * s.limits.jpeg ? '4:4:4' : '4:2:0'
 }
 
 async function optimizePng(s: Search): Promise<Encoded | null> {
-  const paletteAt = (q: number, compressionLevel: number): EncoderSettings => ({
+  const paletteAt = (q: number): EncoderSettings => ({
     kind: 'png-palette',
     quality: q,
     colours: 256,
     dither: 1,
     // sharp's default speed, as calibrated: lower efforts change the palette enough to move butteraugli.
     effort: 7,
-    compressionLevel,
+    compressionLevel: 9,
   })
-  // Probes deflate at level 6 (the pixels, and so the verdict, do not depend on it); a winner gets level 9.
-  const palette = await searchQuality(s, 'palette', PALETTE_QUALITIES, (q) => paletteAt(q, 6))
   // Truecolour with quantized prediction residuals: beats a palette on photos, never bands a gradient.
-  // Not for palette inputs (their own palette is exact), 16-bit, or when metadata must be kept (the PNG
-  // written here carries none).
+  // Not for palette inputs (their own palette is exact), or when metadata must be kept (the PNG written
+  // here carries none).
   const meta = s.src.meta
   const metadataToKeep = s.params.keepExif && Boolean(meta.exif || meta.xmp || meta.iptc || meta.icc)
-  const residual =
-    !meta.isPalette && !metadataToKeep && meta.depth !== 'ushort' && !s.src.animated
-      ? await searchResidual(s)
-      : null
-  let best = smaller(palette, residual)
-  if (best && best === palette && palette.quality !== undefined) {
-    const tight = await toBytes(applyEncoder(withMetadataPolicy(s.src.pipeline(), s.src, s.params, false), paletteAt(palette.quality, 9)))
-    tight.settings = palette.settings
-    best = smaller(best, tight)
+  const residualAllowed = !meta.isPalette && !metadataToKeep && !s.src.isCmyk && s.raster!.width * s.raster!.height <= RESIDUAL_MAX_PIXELS
+  if (!s.plan) {
+    const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
+    const residual = residualAllowed ? await searchResidual(s) : null
+    let best = smaller(palette?.probe ?? null, residual?.out ?? null)
+    if (best && s.fromSource && best === palette?.probe) best = await encodeFull(s, paletteAt(palette.probe.quality!))
+    return best ?? optimizeLossless(s.src, s.params, s.signal)
   }
-  return best ?? optimizeLossless(s.src, s.params, s.signal)
+  // Tiles: both families are searched on the mosaic; the one smaller there is made at full size first.
+  const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
+  const residual = residualAllowed ? await searchResidual(s) : null
+  const tries: (() => Promise<Encoded | null>)[] = []
+  if (palette) tries.push(() => finalize(s, 'palette', PALETTE_QUALITIES, paletteAt, palette))
+  if (residual) tries.push(() => finalResidual(s, residual.step))
+  if (palette && residual && residual.out.data.length < palette.probe.data.length) tries.reverse()
+  for (const attempt of tries) {
+    const out = await attempt()
+    if (out) return out
+  }
+  return optimizeLossless(s.src, s.params, s.signal)
 }
 
 function smaller(a: Encoded | null, b: Encoded | null): Encoded | null {
@@ -117,32 +188,71 @@ function smaller(a: Encoded | null, b: Encoded | null): Encoded | null {
   return b.data.length < a.data.length ? b : a
 }
 
-async function optimizeGif(s: Search): Promise<Encoded | null> {
+/** GIF and animated WebP: every frame kept, measured on the stacked frames (no tiles). */
+async function optimizeAnimated(
+  src: Source,
+  params: EngineParams,
+  limits: Search['limits'],
+  signal: AbortSignal | undefined,
+): Promise<Encoded | null> {
+  const ref = await makeReference(() => src.pipeline(), { width: src.width, height: src.height * (src.meta.pages ?? 1) }, src.meta.hasAlpha === true)
+  const candidates: EncoderSettings[] =
+    src.format === 'gif'
+      ? [
+          { kind: 'gif', interFrameMaxError: 0, reuse: true, dither: 0 },
+          { kind: 'gif', interFrameMaxError: 8, reuse: false, dither: 1 },
+        ]
+      : [85, 75].map((quality) => ({ kind: 'webp', quality, effort: 4 }))
+  const limit = src.format === 'gif' ? limits.gif : limits.webp
   let best: Encoded | null = null
-  const candidates: EncoderSettings[] = [
-    { kind: 'gif', interFrameMaxError: 0, reuse: true, dither: 0 },
-    { kind: 'gif', interFrameMaxError: 8, reuse: false, dither: 1 },
-  ]
   for (const settings of candidates) {
-    const probe = await encodeAndMeasure(s, settings)
-    if (probe.distance <= s.limits.gif && (!best || probe.out.data.length < best.data.length)) best = probe.out
+    throwIfAborted(signal)
+    const out = await toBytes(applyEncoder(withMetadataPolicy(src.pipeline(), src, params, false), settings))
+    out.settings = describe(settings)
+    const distance = await distanceTo(ref, () => src.sharp(out.data, { animated: true, limitInputPixels: false }))
+    await yieldToEventLoop()
+    if (distance <= limit && (!best || out.data.length < best.data.length)) best = out
   }
   return best
+}
+
+/** The search on the probe, then (with tiles) the full-size encode of its pick. */
+async function searchEncoder(
+  s: Search,
+  family: Family,
+  qualities: { steps: number[]; guess: number },
+  settingsFor: (quality: number) => EncoderSettings,
+  floorMargin = 0,
+): Promise<Encoded | null> {
+  const found = await searchProbes(s, family, qualities, settingsFor, floorMargin)
+  return found ? finish(s, family, qualities, settingsFor, found) : null
+}
+
+/** A search's pick as the answer: made at full size and checked when the search ran on tiles. */
+async function finish(
+  s: Search,
+  family: Family,
+  qualities: { steps: number[] },
+  settingsFor: (quality: number) => EncoderSettings,
+  found: { probe: Probe; limit: number },
+): Promise<Encoded | null> {
+  if (s.plan) return finalize(s, family, qualities, settingsFor, found)
+  return s.fromSource ? encodeFull(s, settingsFor(found.probe.quality!)) : found.probe
 }
 
 /**
  * Bisection over the calibrated qualities for the lowest one within the limit, starting from a guess that
  * is right for most photos. A first miss jumps to the top quality: if even that fails the family is out
  * after two probes (or, with `floorMargin`, the limit becomes the top's distance times the margin).
- * Returns the smallest passing encode, or null.
+ * Returns the smallest passing probe and the limit it passed, or null.
  */
-async function searchQuality(
+async function searchProbes(
   s: Search,
   family: Family,
   qualities: { steps: number[]; guess: number },
   settingsFor: (quality: number) => EncoderSettings,
   floorMargin = 0,
-): Promise<Probe | null> {
+): Promise<{ probe: Probe; limit: number } | null> {
   const steps = qualities.steps
   let lo = 0
   let hi = steps.length - 1
@@ -163,30 +273,73 @@ async function searchQuality(
     }
     i = probes === 1 && !best ? steps.length - 1 : (lo + hi) >> 1
   }
-  return best
+  return best ? { probe: best, limit } : null
 }
 
 async function encodeAndMeasure(s: Search, settings: EncoderSettings): Promise<{ out: Probe; distance: number }> {
   throwIfAborted(s.signal)
-  const out: Encoded & { quality?: number } = await toBytes(
-    applyEncoder(withMetadataPolicy(s.src.pipeline(), s.src, s.params, false), settings),
-  )
+  const out: Probe = await toBytes(applyEncoder(fromRaster(s.src.sharp, s.probe), settings.kind === 'jpeg' ? { ...settings, probe: true } : settings))
   out.settings = describe(settings)
   if ('quality' in settings) out.quality = settings.quality
-  const distance = await distanceTo(s.ref, () => s.src.sharp(out.data, { animated: s.src.animated, limitInputPixels: false }))
+  const distance = await distanceTo(s.probeRef, () => s.src.sharp(out.data, { limitInputPixels: false }))
   await yieldToEventLoop()
   return { out, distance }
 }
 
-/** Largest residual step within the limit (measured on the reconstructed pixels: only the winner is deflated). */
-async function searchResidual(s: Search): Promise<Encoded | null> {
-  // sharp hands out grey as three equal channels: ask for one, a third of the samples to store.
-  const grey = s.src.meta.space === 'b-w' || s.src.meta.space === 'grey16'
-  const pipeline = grey ? s.src.pipeline().toColourspace('b-w') : s.src.pipeline()
-  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true })
-  const raw = { width: info.width, height: info.height, channels: info.channels }
-  const alpha = info.channels === 2 || info.channels === 4
-  const steps = grey ? RESIDUAL_STEPS.grey : RESIDUAL_STEPS.colour
+/** The whole image at `settings`, from the decoded pixels (or from the input when metadata must follow). */
+async function encodeFull(s: Search, settings: EncoderSettings): Promise<Encoded> {
+  throwIfAborted(s.signal)
+  const p = s.fromSource || !s.raster ? withMetadataPolicy(s.src.pipeline(), s.src, s.params, false) : fromRaster(s.src.sharp, s.raster)
+  const out = await toBytes(applyEncoder(p, settings))
+  out.settings = describe(settings)
+  return out
+}
+
+/**
+ * The tile search's pick, made at full size and checked on the same tiles cut from it and on the whole
+ * image; a miss tries the next calibrated quality up.
+ */
+async function finalize(
+  s: Search,
+  family: Family,
+  qualities: { steps: number[] },
+  settingsFor: (quality: number) => EncoderSettings,
+  found: { probe: Probe; limit: number },
+): Promise<Encoded | null> {
+  const start = qualities.steps.indexOf(found.probe.quality!)
+  const layout = { channels: s.raster!.channels }
+  for (let i = start; i < qualities.steps.length && i < start + FINAL_ATTEMPTS; i++) {
+    const out = await encodeFull(s, settingsFor(qualities.steps[i]!))
+    // Both references are made: the decoded input can go before the output is decoded (a rare retry
+    // decodes the input again), so that two full-size rasters are never held at once.
+    s.raster = null
+    const decoded = await decodeRaster(alignTo(layout, s.src.sharp(out.data, { limitInputPixels: false })))
+    const d = await fullDistance(s, decoded)
+    if (d <= found.limit) return out
+    // At the floor (even the top quality is far from the source), the top quality is the answer.
+    if (i === qualities.steps.length - 1 && found.limit > s.limits[family]) return out
+  }
+  return null
+}
+
+/** Decode a candidate into the reference raster's layout (grey or sRGB, with alpha or not). */
+function alignTo(r: { channels: number }, p: SharpInstance): SharpInstance {
+  p = p.toColourspace(r.channels <= 2 ? 'b-w' : 'srgb')
+  return r.channels === 2 || r.channels === 4 ? p.ensureAlpha() : p.removeAlpha()
+}
+
+/** The worse of the tile check and the whole-image check. */
+async function fullDistance(s: Search, candidate: Raster): Promise<number> {
+  const sharp = s.src.sharp
+  const tiles = await distanceTo(s.probeRef, () => fromRaster(sharp, mosaic(candidate, s.plan!)))
+  if (tiles === Infinity) return tiles
+  return Math.max(tiles, await distanceTo(s.fullRef!, () => fromRaster(sharp, candidate)))
+}
+
+/** Largest residual step within the limit on the probe (measured on the reconstructed pixels). */
+async function searchResidual(s: Search): Promise<{ out: Encoded; step: number } | null> {
+  const r = s.probe
+  const steps = r.channels <= 2 ? RESIDUAL_STEPS.grey : RESIDUAL_STEPS.colour
   let lo = 0
   let hi = steps.length - 1
   let best: ReturnType<typeof quantizeResiduals> | null = null
@@ -195,9 +348,9 @@ async function searchResidual(s: Search): Promise<Encoded | null> {
     throwIfAborted(s.signal)
     const mid = (lo + hi) >> 1
     const step = steps[mid]!
-    const candidate = quantizeResiduals(data, info.width, info.height, info.channels, alpha, step)
+    const candidate = quantizeResiduals(r.data, r.width, r.height, r.channels, hasAlphaChannel(r), step)
     await yieldToEventLoop()
-    const distance = await distanceTo(s.ref, () => s.src.sharp(candidate.pixels, { raw }))
+    const distance = await distanceTo(s.probeRef, () => fromRaster(s.src.sharp, { ...r, data: candidate.pixels }))
     await yieldToEventLoop()
     if (distance <= s.limits.residual) {
       best = candidate
@@ -208,6 +361,22 @@ async function searchResidual(s: Search): Promise<Encoded | null> {
     }
   }
   if (!best) return null
-  const data2 = await encodeResidualPng(best)
-  return { data: data2, width: info.width, height: info.height, settings: `png residual step ${bestStep}` }
+  const data = await encodeResidualPng(best)
+  return { out: { data, width: r.width, height: r.height, settings: `png residual step ${bestStep}` }, step: bestStep }
+}
+
+/** The residual pick at full size; a miss tries the next finer step. */
+async function finalResidual(s: Search, step: number): Promise<Encoded | null> {
+  const r = s.raster ?? (await s.decode())
+  const steps = r.channels <= 2 ? RESIDUAL_STEPS.grey : RESIDUAL_STEPS.colour
+  const start = steps.indexOf(step)
+  for (let i = start; i >= 0 && i > start - FINAL_ATTEMPTS; i--) {
+    throwIfAborted(s.signal)
+    const candidate = quantizeResiduals(r.data, r.width, r.height, r.channels, hasAlphaChannel(r), steps[i]!)
+    await yieldToEventLoop()
+    if ((await fullDistance(s, { ...r, data: candidate.pixels })) <= s.limits.residual) {
+      return { data: await encodeResidualPng(candidate), width: r.width, height: r.height, settings: `png residual step ${steps[i]}` }
+    }
+  }
+  return null
 }

@@ -40,12 +40,24 @@ export interface MetricParams {
   bandWeight?: number
   /** Pool over the worst `poolTop` fraction of pixels (0 = the single worst): one odd pixel is not a verdict. */
   poolTop?: number
+  /**
+   * Colour term, judged apart from lightness: the a*,b* error RMS-pooled over a (2r+1)² window (the eye
+   * resolves colour more coarsely than lightness), times `chromaScale`, masked like the rest. The distance
+   * is the worse of the two terms, so colour bleeding at saturated edges (4:2:0 subsampling) shows even
+   * where lightness is intact. 0 = off.
+   */
+  chromaScale?: number
+  chromaRadius?: number
 }
 
 /** Calibrated with bench/_engine-calibrate.ts against butteraugli on ../shared/corpus. */
 export const METRIC_PARAMS: MetricParams = {
-  // Chroma counts little: re-encoding a 4:2:0 JPEG shifts colour at sharp edges, which butteraugli forgives.
+  // Within the lightness term chroma counts little: re-encoding a 4:2:0 JPEG shifts colour at sharp edges
+  // by amounts butteraugli forgives. Colour damage it does not forgive (4:2:0 on a saturated 4:4:4 source:
+  // butteraugli 7-10 whatever the quality) is the colour term's job.
   chromaWeight: 0.03,
+  chromaScale: 0.25,
+  chromaRadius: 3,
   errorRadius: 3,
   maskRadius: 3,
   maskFloor: 0.5,
@@ -70,6 +82,8 @@ export interface Reference {
   /** How to turn a candidate into the same views (backgrounds and size). */
   backgrounds: (string | null)[]
   resize: { width: number; height: number } | null
+  /** Where the metric looks (1) and where not (0: a tile mosaic's seams); everywhere when absent. */
+  mask?: Uint8Array
 }
 
 /** Decode a pipeline into CIELAB planes, flattened on `background` and shrunk to `resize` when given. */
@@ -110,10 +124,12 @@ export async function makeReference(
   size: { width: number; height: number },
   hasAlpha: boolean,
   params: MetricParams = METRIC_PARAMS,
+  mask?: Uint8Array,
+  maxPixels = METRIC_MAX_PIXELS,
 ): Promise<Reference> {
   const backgrounds = hasAlpha ? ['#ffffff', '#000000'] : [null]
   const pixels = size.width * size.height
-  const shrink = pixels > METRIC_MAX_PIXELS ? Math.sqrt(METRIC_MAX_PIXELS / pixels) : 1
+  const shrink = pixels > maxPixels ? Math.sqrt(maxPixels / pixels) : 1
   const resize =
     shrink < 1
       ? { width: Math.max(1, Math.round(size.width * shrink)), height: Math.max(1, Math.round(size.height * shrink)) }
@@ -124,7 +140,7 @@ export async function makeReference(
     await yieldToEventLoop()
     views.push({ lab, activity: activityMap(lab, params.maskRadius) })
   }
-  return { views, backgrounds, resize }
+  return { views, backgrounds, resize, ...(mask && !resize ? { mask } : {}) }
 }
 
 /** The distance between the reference and a candidate (encoded bytes). */
@@ -137,13 +153,13 @@ export async function distanceTo(
   for (const [i, bg] of ref.backgrounds.entries()) {
     const lab = await toLab(candidate(), bg, ref.resize)
     await yieldToEventLoop()
-    worst = Math.max(worst, await labDistanceYielding(ref.views[i]!, lab, params))
+    worst = Math.max(worst, await labDistanceYielding(ref.views[i]!, lab, params, ref.mask))
   }
   return worst
 }
 
-export function labDistance(ref: { lab: LabImage; activity: Float32Array }, cand: LabImage, params: MetricParams): number {
-  const steps = labDistanceSteps(ref, cand, params)
+export function labDistance(ref: { lab: LabImage; activity: Float32Array }, cand: LabImage, params: MetricParams, mask?: Uint8Array): number {
+  const steps = labDistanceSteps(ref, cand, params, mask)
   for (;;) {
     const r = steps.next()
     if (r.done) return r.value
@@ -155,8 +171,9 @@ export async function labDistanceYielding(
   ref: { lab: LabImage; activity: Float32Array },
   cand: LabImage,
   params: MetricParams,
+  mask?: Uint8Array,
 ): Promise<number> {
-  const steps = labDistanceSteps(ref, cand, params)
+  const steps = labDistanceSteps(ref, cand, params, mask)
   for (;;) {
     const r = steps.next()
     if (r.done) return r.value
@@ -168,6 +185,7 @@ function* labDistanceSteps(
   ref: { lab: LabImage; activity: Float32Array },
   cand: LabImage,
   params: MetricParams,
+  mask?: Uint8Array,
 ): Generator<void, number> {
   const { lab, activity } = ref
   if (lab.width !== cand.width || lab.height !== cand.height) return Infinity
@@ -183,6 +201,17 @@ function* labDistanceSteps(
   yield
   const pooled = boxBlur(err, lab.width, lab.height, params.errorRadius)
   yield
+  const chromaScale = params.chromaScale ?? 0
+  let colour: Float32Array | null = null
+  if (chromaScale > 0) {
+    for (let i = 0; i < n; i++) {
+      const da = lab.a[i]! - cand.a[i]!
+      const db = lab.b[i]! - cand.b[i]!
+      err[i] = da * da + db * db
+    }
+    colour = boxBlur(err, lab.width, lab.height, params.chromaRadius ?? params.errorRadius)
+    yield
+  }
   const bandWeight = params.bandWeight ?? 0
   let band: Float32Array | null = null
   if (bandWeight > 0) {
@@ -192,16 +221,24 @@ function* labDistanceSteps(
     yield
   }
   let worst = 0
+  let counted = n
   for (let i = 0; i < n; i++) {
-    let e = Math.sqrt(pooled[i]!)
+    if (mask && mask[i] === 0) {
+      pooled[i] = 0
+      counted--
+      continue
+    }
+    // Running sums can leave a tiny negative: NaN here would also knock topQuantile off its fast path.
+    let e = Math.sqrt(Math.max(0, pooled[i]!))
     if (band) e = Math.max(e, bandWeight * Math.abs(band[i]!))
+    if (colour) e = Math.max(e, chromaScale * Math.sqrt(Math.max(0, colour[i]!)))
     const s = e / (params.maskFloor + params.maskSlope * activity[i]!)
     pooled[i] = s
     if (s > worst) worst = s
   }
   yield
   const top = params.poolTop ?? 0
-  return params.scale * (top > 0 ? topQuantile(pooled, worst, top) : worst)
+  return params.scale * (top > 0 ? topQuantile(pooled, worst, (top * counted) / n) : worst)
 }
 
 /** The score exceeded by a `fraction` of pixels, from a 4096-bin histogram (linear time, no sort). */
@@ -210,7 +247,7 @@ function topQuantile(scores: Float32Array, max: number, fraction: number): numbe
   const bins = 4096
   const hist = new Uint32Array(bins)
   const k = (bins - 1) / max
-  for (let i = 0; i < scores.length; i++) hist[Math.floor(scores[i]! * k)]!++
+  for (let i = 0; i < scores.length; i++) hist[Math.min(bins - 1, Math.floor(scores[i]! * k) | 0)]!++
   const wanted = Math.max(1, Math.floor(scores.length * fraction))
   let seen = 0
   for (let b = bins - 1; b >= 0; b--) {

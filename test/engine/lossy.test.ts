@@ -5,8 +5,10 @@ import { fixture, params, rgba } from './_helpers.ts'
 
 describe('intelligent and ultra levels', () => {
   it('make photos smaller in their own format, same size, and ultra is no larger than intelligent', async () => {
-    for (const name of ['rocket.jpg', 'chelsea.png']) {
-      const input = fixture(name)
+    // rocket.jpg is a 4:4:4 source whose colour edges need 4:4:4 (kept as is at intelligent): the
+    // JPEG case is the same photo saved at 4:2:0, as most photos are.
+    const rocket420 = await sharp(fixture('rocket.jpg')).jpeg({ quality: 98, chromaSubsampling: '4:2:0' }).toBuffer()
+    for (const [name, input] of [['rocket.jpg', rocket420], ['chelsea.png', fixture('chelsea.png')]] as const) {
       const intelligent = await optimizeImage(input, params())
       const ultra = await optimizeImage(input, params({ compression: 'ultra' }))
       const meta = await sharp(input).metadata()
