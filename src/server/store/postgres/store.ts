@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type Pg from 'pg'
+import type { EngineResult } from '../../../engine/types.ts'
 import { accountIdOf } from '../../keys.ts'
 import { serverLog } from '../../log.ts'
 import { scrubCredentials, scrubOutcome, withoutCredentials } from '../scrub.ts'
@@ -397,7 +398,9 @@ export class PostgresStore implements Store {
   async takeExpiredDownloads(now: number): Promise<DownloadRecord[]> {
     // One statement: two replicas sweeping at once each get (and delete the files of) different rows.
     const { rows } = await this.#pool.query<DownloadRow>('DELETE FROM downloads WHERE expires_at <= $1 RETURNING *', [now])
+    // The sweeper's pass also drops what no replica needs any more: old rate-limit windows, expired cache entries.
     await this.#pool.query(`DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'`)
+    await this.#pool.query('DELETE FROM result_cache WHERE expires_at <= $1', [now])
     return rows.map(toDownload)
   }
 
@@ -416,6 +419,24 @@ export class PostgresStore implements Store {
       [key, windowMs],
     )
     return { current: rows[0]!.hits, ttl: rows[0]!.ttl }
+  }
+
+  async findCachedResult(accountId: string, key: string, now: number): Promise<EngineResult | undefined> {
+    const { rows } = await this.#pool.query<{ format: EngineResult['format']; width: number; height: number; original_size: number; data: Buffer; webp: Buffer | null }>(
+      'SELECT format, width, height, original_size, data, webp FROM result_cache WHERE account_id = $1 AND key = $2 AND expires_at > $3',
+      [accountId, key, now],
+    )
+    const r = rows[0]
+    return r && { format: r.format, width: r.width, height: r.height, originalSize: r.original_size, data: r.data, webp: r.webp }
+  }
+
+  async saveCachedResult(accountId: string, key: string, result: EngineResult, expiresAt: number): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO result_cache (account_id, key, format, width, height, original_size, data, webp, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (account_id, key) DO UPDATE SET expires_at = greatest(result_cache.expires_at, excluded.expires_at)`,
+      [accountId, key, result.format, result.width, result.height, result.originalSize, Buffer.from(result.data), result.webp && Buffer.from(result.webp), expiresAt],
+    )
   }
 
   async close(): Promise<void> {
