@@ -126,6 +126,30 @@ describe.skipIf(postgresMissing)('the PostgreSQL store', () => {
     expect(await finishSeen).toBe(j.id)
   })
 
+  it('a dropped LISTEN connection is opened again: finished jobs still wake other replicas', async () => {
+    const url = await server!.createDatabase()
+    const a = await open(url)
+    const b = await open(url)
+    const apiKey = generateApiKey()
+    await a.createAccount({ apiKey, name: 'T', email: 't@example.com', tokens: -1 })
+    let seen!: (id: string) => void
+    const finishSeen = new Promise<string>((resolve) => (seen = resolve))
+    let requeued!: () => void
+    const relistened = new Promise<void>((resolve) => (requeued = resolve))
+    b.watch({ jobFinished: (id) => seen(id), workQueued: () => requeued() })
+    const admin = new pg.Client({ connectionString: url })
+    await admin.connect()
+    onTestFinished(() => admin.end())
+    // Every LISTENing backend of this database is cut, as a database restart would.
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
+    // The store listens again and looks for work it may have missed.
+    await relistened
+    const j = job(accountIdOf(apiKey), 1)
+    await a.submitJob(j, 1)
+    await a.finishJob(j.id, { status: 'failed', error: 'x', finishedAt: Date.now() })
+    expect(await finishSeen).toBe(j.id)
+  })
+
   it('a wrong URL fails with the database named, its password hidden', async () => {
     const url = new URL(server!.adminUrl)
     url.password = 'hunter2'

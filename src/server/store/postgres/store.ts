@@ -97,17 +97,25 @@ export class PostgresStore implements Store {
   /** This replica's name on the leases it holds. */
   readonly owner = randomBytes(8).toString('hex')
   readonly #pool: Pg.Pool
-  readonly #listener: Pg.Client
+  #listener: Pg.Client
+  readonly #connectListener: () => Promise<Pg.Client>
   readonly #leaseMs: number
   readonly #watchers = new Set<StoreEvents>()
   readonly #heartbeat: NodeJS.Timeout
   #closed = false
 
-  constructor(pool: Pg.Pool, listener: Pg.Client, leaseMs: number) {
+  constructor(pool: Pg.Pool, listener: Pg.Client, connectListener: () => Promise<Pg.Client>, leaseMs: number) {
     this.#pool = pool
     this.#listener = listener
+    this.#connectListener = connectListener
     this.#leaseMs = leaseMs
     this.blobs = new PostgresBlobStore(pool)
+    this.#attach(listener)
+    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(leaseMs / 3)))
+    this.#heartbeat.unref()
+  }
+
+  #attach(listener: Pg.Client): void {
     listener.on('notification', (n) => {
       if (n.channel !== CHANNEL || !n.payload) return
       for (const w of [...this.#watchers]) {
@@ -115,8 +123,29 @@ export class PostgresStore implements Store {
         else if (n.payload.startsWith('done:')) w.jobFinished(n.payload.slice(5))
       }
     })
-    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(leaseMs / 3)))
-    this.#heartbeat.unref()
+    // A dropped LISTEN connection (a database restart, a proxy timeout) is opened again.
+    listener.once('end', () => void this.#relisten())
+  }
+
+  async #relisten(): Promise<void> {
+    while (!this.#closed) {
+      await new Promise((r) => setTimeout(r, 500))
+      if (this.#closed) return
+      try {
+        const listener = await this.#connectListener()
+        if (this.#closed) {
+          await listener.end().catch(() => {})
+          return
+        }
+        this.#listener = listener
+        this.#attach(listener)
+        // Work queued while nobody listened is found by looking.
+        for (const w of [...this.#watchers]) w.workQueued()
+        return
+      } catch (error) {
+        serverLog(`PostgreSQL LISTEN connection: ${(error as Error).message}; trying again`)
+      }
+    }
   }
 
   /**
@@ -457,16 +486,25 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, types })
   // An idle connection the server drops must not crash the process; the next query opens another.
   pool.on('error', (error) => serverLog(`PostgreSQL connection lost: ${error.message}`))
-  const listener = new pg.Client({ connectionString: options.url, types })
-  listener.on('error', (error) => serverLog(`PostgreSQL LISTEN connection lost: ${error.message}`))
+  const connectListener = async (migrating = false): Promise<Pg.Client> => {
+    const listener = new pg.Client({ connectionString: options.url, types })
+    listener.on('error', (error) => serverLog(`PostgreSQL LISTEN connection lost: ${error.message}`))
+    try {
+      await listener.connect()
+      if (migrating) await migrate(listener)
+      await listener.query(`LISTEN ${CHANNEL}`)
+      return listener
+    } catch (error) {
+      await listener.end().catch(() => {})
+      throw error
+    }
+  }
+  let listener: Pg.Client
   try {
-    await listener.connect()
-    await migrate(listener)
-    await listener.query(`LISTEN ${CHANNEL}`)
+    listener = await connectListener(true)
   } catch (error) {
-    await listener.end().catch(() => {})
     await pool.end().catch(() => {})
     throw new Error(`Could not open the PostgreSQL database ${redactUrl(options.url)}: ${(error as Error).message}`, { cause: error })
   }
-  return new PostgresStore(pool, listener, leaseMs)
+  return new PostgresStore(pool, listener, () => connectListener(), leaseMs)
 }
