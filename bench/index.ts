@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- <name>` runs `bench/<name>.ts`; each prints its figures side by side with its peers:
  * client, engine, rebuild, server-load (the compatible server under 20 closed-loop keys, and its peak
- * RSS on the largest images). Files starting with `_` are their helpers, not benches.
+ * RSS on the largest images), replicas (images/min with 1 and 2 replicas over PostgreSQL, long-poll
+ * wake-up across replicas, a team-cache hit against an encode). Files starting with `_` are their helpers, not benches.
  */
 import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

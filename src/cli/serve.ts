@@ -22,6 +22,8 @@ ${STORAGE_HELP}
                            0 makes an API-only replica (run the images with megaoptim worker)
   --lease-seconds N        with --database: a replica's claim on an image lasts N s unless renewed; a
                            dead replica's images are taken over once theirs expire (default 30)
+  --dedupe-days N          with --database: the team result cache keeps each account's results N days;
+                           the same image with the same settings is fetched, not encoded (default 30, 0 = off)
   --job-timeout SECONDS    a job whose images were worked on this long in all fails with code 504 (default 300)
   --item-timeout SECONDS   one image's time budget; past it the original is answered as "no gain" (default 30)
   --pixel-budget N         decoded pixels all workers may hold at once; an image waits, undecoded, until its
@@ -42,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       database: { type: 'string' },
       'lease-seconds': { type: 'string' },
+      'dedupe-days': { type: 'string' },
       'rate-limit': { type: 'string' },
       'allow-private-urls': { type: 'boolean' },
       'public-url': { type: 'string' },
@@ -73,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     server = createMegaOptimServer({
       ...storage,
       leaseMs: leaseSeconds === undefined ? undefined : leaseSeconds * 1000,
+      dedupeDays: wholeNumberArg('--dedupe-days', values['dedupe-days'] as string | undefined, 0),
       rateLimit: wholeNumberArg('--rate-limit', values['rate-limit'] as string | undefined, 1),
       allowPrivateUrls: values['allow-private-urls'] === true,
       publicUrl: values['public-url'] as string | undefined,

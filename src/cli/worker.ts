@@ -14,6 +14,7 @@ Options:
   --workers N              images optimized at once (default: the number of CPUs)
   --lease-seconds N        a claim on an image lasts N s unless renewed; a dead worker's images are taken
                            over once theirs expire (default 30)
+  --dedupe-days N          the team result cache keeps each account's results N days (default 30, 0 = off)
   --allow-private-urls     let url/callback_url reach loopback, private and link-local addresses
   --public-url URL         base URL put in callback download links (default: the one the client reached)
   --job-timeout SECONDS    a job whose images were worked on this long in all fails with code 504 (default 300)
@@ -28,6 +29,7 @@ export async function run(argv: string[]): Promise<number> {
       database: { type: 'string' },
       workers: { type: 'string' },
       'lease-seconds': { type: 'string' },
+      'dedupe-days': { type: 'string' },
       'allow-private-urls': { type: 'boolean' },
       'public-url': { type: 'string' },
       'job-timeout': { type: 'string' },
@@ -47,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       database,
       workers: wholeNumberArg('--workers', values.workers as string | undefined, 1),
       leaseMs: leaseSeconds === undefined ? undefined : leaseSeconds * 1000,
+      dedupeDays: wholeNumberArg('--dedupe-days', values['dedupe-days'] as string | undefined, 0),
       allowPrivateUrls: values['allow-private-urls'] === true,
       publicUrl: values['public-url'] as string | undefined,
       jobTimeoutMs: jobTimeout === undefined ? undefined : jobTimeout * 1000,

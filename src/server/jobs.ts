@@ -4,6 +4,7 @@ import { serverLog } from './log.ts'
 import type { ResolvedServerOptions } from './options.ts'
 import type { OutboundContext } from './outbound.ts'
 import { PixelBudget } from './pixel-budget.ts'
+import { withResultCache } from './result-cache.ts'
 import type { ClaimedItem, ItemOutcome, JobRecord, Store } from './store/types.ts'
 
 /** The job's items ran longer than `jobTimeoutMs` in all: it fails with code 504. */
@@ -257,7 +258,8 @@ export class JobRunner {
           store: this.#store,
           options: this.#options,
           outbound: this.#outbound,
-          engine,
+          // Replicas share a result cache: the account's same image with the same settings is not encoded twice.
+          engine: withResultCache(engine, this.#store, job.accountId, this.#options.dedupeMs, this.#options.now),
           begin: async (pixels) => {
             const release = await this.#budget.acquire(pixels, signal)
             // A try counts from here only: an image that waited, or read its bytes, and was then stopped by a crash never ran.
@@ -320,8 +322,9 @@ export class JobRunner {
     })
     // Committed: from here on nothing may delete the outputs the finished job points to.
     this.#dropControl(jobId)
-    await this.#store.blobs.deletePrefix(`uploads/${jobId}`).catch(() => {})
+    // Long-polls answer first; removing the uploads is housekeeping no client waits for.
     await this.#notify(jobId)
+    await this.#store.blobs.deletePrefix(`uploads/${jobId}`).catch(() => {})
   }
 
   async #finishFailed(jobId: string, reason: string): Promise<void> {

@@ -66,6 +66,8 @@ export interface ResolvedServerOptions {
   dataDir: string | undefined
   database: string | undefined
   leaseMs: number
+  /** How long the team result cache keeps a result (0 = off); only stores that share it have one. */
+  dedupeMs: number
   rateLimit: number
   healthRateLimit: number
   allowPrivateUrls: boolean
@@ -150,6 +152,7 @@ export function resolveServerOptions(options: InternalServerOptions = {}): Resol
     dataDir: options.dataDir,
     database,
     leaseMs: wholeNumber('leaseMs', options.leaseMs, 30_000, 100),
+    dedupeMs: wholeNumber('dedupeDays', options.dedupeDays, 30, 0) * 24 * 60 * 60 * 1000,
     rateLimit: wholeNumber('rateLimit', options.rateLimit, 120, 1),
     healthRateLimit: wholeNumber('healthRateLimit', options.healthRateLimit, 300, 1),
     allowPrivateUrls: options.allowPrivateUrls === true,

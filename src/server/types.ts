@@ -10,6 +10,11 @@ export interface ServerOptions {
    * results and rate limits all live there. Needs the `pg` and `node-pg-migrate` packages. Not with `dataDir`.
    */
   database?: string
+  /**
+   * With a database: the team result cache keeps each account's results this many days, so the same
+   * bytes with the same parameters are fetched instead of encoded again (0 = off). @default 30
+   */
+  dedupeDays?: number
   /** Requests per minute per key per endpoint. @default 120 */
   rateLimit?: number
   /** Let `url`/`callback_url` reach loopback/private/link-local addresses. @default false */

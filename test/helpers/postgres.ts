@@ -33,6 +33,10 @@ export const postgresMissing: string | undefined =
     : 'PostgreSQL is not installed here (no /usr/lib/postgresql/*/bin/initdb and no MEGAOPTIM_TEST_DATABASE_URL): ' +
       'the PostgreSQL tests are SKIPPED. Install it with "apt-get install -y postgresql" (CI does, in .ci/run).'
 
+if (postgresMissing && process.env.MEGAOPTIM_REQUIRE_POSTGRES === '1') {
+  // CI (.ci/run) installs PostgreSQL: a skip there would hide a broken setup.
+  throw new Error(`MEGAOPTIM_REQUIRE_POSTGRES=1 but ${postgresMissing}`)
+}
 if (postgresMissing) console.warn(`\n[megaoptim tests] ${postgresMissing}\n`)
 
 async function freePort(): Promise<number> {

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { compressiblePng } from '../helpers/images.ts'
 import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.ts'
-import { exited, killAll, replica, run, type Replica } from '../helpers/replicas.ts'
+import { exited, killAll, replica, run, worker, type Replica } from '../helpers/replicas.ts'
 import { call, files, waitResult } from './helpers.ts'
 
 let pg: TestPostgres | undefined
@@ -112,5 +112,38 @@ describe.skipIf(postgresMissing)('replicas over one PostgreSQL', () => {
     for (let i = 0; i < 6; i++) codes.push((await call(`${replicas[i % 2]!.base}/v1/users/info`, { key })).json.code)
     // Four allowed in all, not four per replica.
     expect(codes).toEqual([200, 200, 200, 200, 429, 429])
+  })
+
+  it('an API-only replica (--workers 0) queues; megaoptim worker, with no API, runs the images', async () => {
+    const database = await pg!.createDatabase()
+    // The URL from the environment, as a deployment would set it.
+    const made = await run(['keys', 'create', '--name', 'T', '--email', 'w@example.com', '--tokens', '3'], { MEGAOPTIM_DATABASE_URL: database })
+    expect(made.code, made.stderr).toBe(0)
+    const key = made.stdout.trim()
+    const api = await replica(database, ['--workers', '0'])
+    const form = files({ file: ['a.png', await compressiblePng(3)] }, { type: 'file' })
+    const submitted = await call(`${api.base}/v1/optimize`, { key, body: form })
+    expect(submitted.json.code).toBe(202)
+    const status = await call(`${api.base}/v1/optimize/${submitted.json.process_id}/result?timeout=1`, { key })
+    expect(status.json.code).toBe(202)
+    await worker(database, ['--workers', '1'])
+    const done = await waitResult(`${api.base}/v1`, submitted.json.process_id, key)
+    expect(done.json.result[0].success).toBe(1)
+    expect(done.json.user.tokens).toBe(2)
+  })
+})
+
+describe('the storage flags', () => {
+  it('serve needs --data-dir or --database, not both; a bad URL is refused without being echoed', async () => {
+    const none = await run(['serve'], { MEGAOPTIM_DATABASE_URL: '' })
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('--data-dir or --database (or MEGAOPTIM_DATABASE_URL) is required')
+    const both = await run(['keys', 'create', '--data-dir', '/tmp/x', '--database', 'postgres://a@b/c', '--name', 'n', '--email', 'e@x.y', '--tokens', '1'])
+    expect(both.code).toBe(2)
+    expect(both.stderr).toContain('exclude each other')
+    const bad = await run(['worker', '--database', 'mysql://root:hunter2@db/x'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('must be a URL like postgres://')
+    expect(bad.stderr).not.toContain('hunter2')
   })
 })

@@ -52,10 +52,10 @@ describe.skipIf(postgresMissing)('the PostgreSQL store', () => {
     await client.connect()
     onTestFinished(() => client.end())
     const { rows } = await client.query<{ name: string }>('SELECT name FROM megaoptim_migrations ORDER BY id')
-    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_fair_queuing'])
+    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_fair_queuing', '0003_result_cache'])
     // A fourth start finds nothing to do.
     await open(url)
-    expect((await client.query('SELECT count(*)::int AS n FROM megaoptim_migrations')).rows[0].n).toBe(2)
+    expect((await client.query('SELECT count(*)::int AS n FROM megaoptim_migrations')).rows[0].n).toBe(3)
   })
 
   it('a replica that dies mid-image lets its lease expire; another finishes the image and the job is charged once', async () => {
@@ -90,8 +90,9 @@ describe.skipIf(postgresMissing)('the PostgreSQL store', () => {
 
   it('an image whose lease was taken over is not completed twice: the late replica\'s outcome is refused', async () => {
     const url = await server!.createDatabase()
-    const slow = await open(url, 300)
-    const fast = await open(url, 300)
+    // Long leases: no renewal runs during the test, so the expiry set below sticks.
+    const slow = await open(url)
+    const fast = await open(url)
     const apiKey = generateApiKey()
     await fast.createAccount({ apiKey, name: 'T', email: 't@example.com', tokens: -1 })
     const j = job(accountIdOf(apiKey), 1)
@@ -121,6 +122,30 @@ describe.skipIf(postgresMissing)('the PostgreSQL store', () => {
     const j = job(accountIdOf(apiKey), 1)
     await a.submitJob(j, 1)
     await workSeen
+    await a.finishJob(j.id, { status: 'failed', error: 'x', finishedAt: Date.now() })
+    expect(await finishSeen).toBe(j.id)
+  })
+
+  it('a dropped LISTEN connection is opened again: finished jobs still wake other replicas', async () => {
+    const url = await server!.createDatabase()
+    const a = await open(url)
+    const b = await open(url)
+    const apiKey = generateApiKey()
+    await a.createAccount({ apiKey, name: 'T', email: 't@example.com', tokens: -1 })
+    let seen!: (id: string) => void
+    const finishSeen = new Promise<string>((resolve) => (seen = resolve))
+    let requeued!: () => void
+    const relistened = new Promise<void>((resolve) => (requeued = resolve))
+    b.watch({ jobFinished: (id) => seen(id), workQueued: () => requeued() })
+    const admin = new pg.Client({ connectionString: url })
+    await admin.connect()
+    onTestFinished(() => admin.end())
+    // Every LISTENing backend of this database is cut, as a database restart would.
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)
+    // The store listens again and looks for work it may have missed.
+    await relistened
+    const j = job(accountIdOf(apiKey), 1)
+    await a.submitJob(j, 1)
     await a.finishJob(j.id, { status: 'failed', error: 'x', finishedAt: Date.now() })
     expect(await finishSeen).toBe(j.id)
   })

@@ -1,4 +1,5 @@
 import type { ImageParams } from '../../contract/params.ts'
+import type { EngineResult } from '../../engine/types.ts'
 
 /**
  * The server's state behind one interface with three backends: plain memory (the embedded default),
@@ -218,6 +219,12 @@ export interface Store {
    * replica sees, so that a key's limit holds across them. Without it, each process counts alone.
    */
   hitRateLimit?(key: string, windowMs: number): Promise<{ current: number; ttl: number }>
+  /**
+   * The team result cache, where replicas share a store: the engine's result for the same account, bytes
+   * and parameters (`key`), kept until `expiresAt`. Never shared across accounts.
+   */
+  findCachedResult?(accountId: string, key: string, now: number): Promise<EngineResult | undefined>
+  saveCachedResult?(accountId: string, key: string, result: EngineResult, expiresAt: number): Promise<void>
 }
 
 export interface StoreEvents {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type Pg from 'pg'
+import type { EngineResult } from '../../../engine/types.ts'
 import { accountIdOf } from '../../keys.ts'
 import { serverLog } from '../../log.ts'
 import { scrubCredentials, scrubOutcome, withoutCredentials } from '../scrub.ts'
@@ -96,17 +97,25 @@ export class PostgresStore implements Store {
   /** This replica's name on the leases it holds. */
   readonly owner = randomBytes(8).toString('hex')
   readonly #pool: Pg.Pool
-  readonly #listener: Pg.Client
+  #listener: Pg.Client
+  readonly #connectListener: () => Promise<Pg.Client>
   readonly #leaseMs: number
   readonly #watchers = new Set<StoreEvents>()
   readonly #heartbeat: NodeJS.Timeout
   #closed = false
 
-  constructor(pool: Pg.Pool, listener: Pg.Client, leaseMs: number) {
+  constructor(pool: Pg.Pool, listener: Pg.Client, connectListener: () => Promise<Pg.Client>, leaseMs: number) {
     this.#pool = pool
     this.#listener = listener
+    this.#connectListener = connectListener
     this.#leaseMs = leaseMs
     this.blobs = new PostgresBlobStore(pool)
+    this.#attach(listener)
+    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(leaseMs / 3)))
+    this.#heartbeat.unref()
+  }
+
+  #attach(listener: Pg.Client): void {
     listener.on('notification', (n) => {
       if (n.channel !== CHANNEL || !n.payload) return
       for (const w of [...this.#watchers]) {
@@ -114,8 +123,29 @@ export class PostgresStore implements Store {
         else if (n.payload.startsWith('done:')) w.jobFinished(n.payload.slice(5))
       }
     })
-    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(leaseMs / 3)))
-    this.#heartbeat.unref()
+    // A dropped LISTEN connection (a database restart, a proxy timeout) is opened again.
+    listener.once('end', () => void this.#relisten())
+  }
+
+  async #relisten(): Promise<void> {
+    while (!this.#closed) {
+      await new Promise((r) => setTimeout(r, 500))
+      if (this.#closed) return
+      try {
+        const listener = await this.#connectListener()
+        if (this.#closed) {
+          await listener.end().catch(() => {})
+          return
+        }
+        this.#listener = listener
+        this.#attach(listener)
+        // Work queued while nobody listened is found by looking.
+        for (const w of [...this.#watchers]) w.workQueued()
+        return
+      } catch (error) {
+        serverLog(`PostgreSQL LISTEN connection: ${(error as Error).message}; trying again`)
+      }
+    }
   }
 
   /**
@@ -397,7 +427,9 @@ export class PostgresStore implements Store {
   async takeExpiredDownloads(now: number): Promise<DownloadRecord[]> {
     // One statement: two replicas sweeping at once each get (and delete the files of) different rows.
     const { rows } = await this.#pool.query<DownloadRow>('DELETE FROM downloads WHERE expires_at <= $1 RETURNING *', [now])
+    // The sweeper's pass also drops what no replica needs any more: old rate-limit windows, expired cache entries.
     await this.#pool.query(`DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'`)
+    await this.#pool.query('DELETE FROM result_cache WHERE expires_at <= $1', [now])
     return rows.map(toDownload)
   }
 
@@ -418,6 +450,24 @@ export class PostgresStore implements Store {
     return { current: rows[0]!.hits, ttl: rows[0]!.ttl }
   }
 
+  async findCachedResult(accountId: string, key: string, now: number): Promise<EngineResult | undefined> {
+    const { rows } = await this.#pool.query<{ format: EngineResult['format']; width: number; height: number; original_size: number; data: Buffer; webp: Buffer | null }>(
+      'SELECT format, width, height, original_size, data, webp FROM result_cache WHERE account_id = $1 AND key = $2 AND expires_at > $3',
+      [accountId, key, now],
+    )
+    const r = rows[0]
+    return r && { format: r.format, width: r.width, height: r.height, originalSize: r.original_size, data: r.data, webp: r.webp }
+  }
+
+  async saveCachedResult(accountId: string, key: string, result: EngineResult, expiresAt: number): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO result_cache (account_id, key, format, width, height, original_size, data, webp, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (account_id, key) DO UPDATE SET expires_at = greatest(result_cache.expires_at, excluded.expires_at)`,
+      [accountId, key, result.format, result.width, result.height, result.originalSize, Buffer.from(result.data), result.webp && Buffer.from(result.webp), expiresAt],
+    )
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -436,16 +486,25 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, types })
   // An idle connection the server drops must not crash the process; the next query opens another.
   pool.on('error', (error) => serverLog(`PostgreSQL connection lost: ${error.message}`))
-  const listener = new pg.Client({ connectionString: options.url, types })
-  listener.on('error', (error) => serverLog(`PostgreSQL LISTEN connection lost: ${error.message}`))
+  const connectListener = async (migrating = false): Promise<Pg.Client> => {
+    const listener = new pg.Client({ connectionString: options.url, types })
+    listener.on('error', (error) => serverLog(`PostgreSQL LISTEN connection lost: ${error.message}`))
+    try {
+      await listener.connect()
+      if (migrating) await migrate(listener)
+      await listener.query(`LISTEN ${CHANNEL}`)
+      return listener
+    } catch (error) {
+      await listener.end().catch(() => {})
+      throw error
+    }
+  }
+  let listener: Pg.Client
   try {
-    await listener.connect()
-    await migrate(listener)
-    await listener.query(`LISTEN ${CHANNEL}`)
+    listener = await connectListener(true)
   } catch (error) {
-    await listener.end().catch(() => {})
     await pool.end().catch(() => {})
     throw new Error(`Could not open the PostgreSQL database ${redactUrl(options.url)}: ${(error as Error).message}`, { cause: error })
   }
-  return new PostgresStore(pool, listener, leaseMs)
+  return new PostgresStore(pool, listener, () => connectListener(), leaseMs)
 }
