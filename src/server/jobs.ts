@@ -322,9 +322,8 @@ export class JobRunner {
     })
     // Committed: from here on nothing may delete the outputs the finished job points to.
     this.#dropControl(jobId)
-    // Long-polls answer first; removing the uploads is housekeeping no client waits for.
-    await this.#notify(jobId)
     await this.#store.blobs.deletePrefix(`uploads/${jobId}`).catch(() => {})
+    await this.#notify(jobId)
   }
 
   async #finishFailed(jobId: string, reason: string): Promise<void> {

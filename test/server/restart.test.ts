@@ -93,7 +93,9 @@ describe('megaoptim keys create', () => {
     expect(bad.code).toBe(2)
     expect(bad.stderr).toBe(`megaoptim keys create: --tokens must be a whole number >= -1, got "lots"\nRun 'megaoptim keys --help' for the options.\n`)
     const missing = await run(['keys', 'create', '--name', 'X'])
-    expect(missing.stderr).toBe(`megaoptim keys create: --data-dir or --database (or MEGAOPTIM_DATABASE_URL) is required\nRun 'megaoptim keys --help' for the options.\n`)
+    expect(missing.stderr).toBe(
+      `megaoptim keys create: --data-dir or --database (or MEGAOPTIM_DATABASE_URL) is required\nRun 'megaoptim keys --help' for the options.\n`,
+    )
     const unknown = await run(['serve', '--data-dir', tmp.dir, '--port', 'http'])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toBe(`megaoptim serve: --port must be a whole number from 0 to 65535, got "http"\nRun 'megaoptim serve --help' for the options.\n`)
