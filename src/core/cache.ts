@@ -102,7 +102,7 @@ export class ImageCache {
       return null
     }
     this.stats.hits++
-    await this.touch(file)
+    await this.#touch(file)
     return entry
   }
 
@@ -172,7 +172,7 @@ export class ImageCache {
     return removed
   }
 
-  private async touch(file: string): Promise<void> {
+  async #touch(file: string): Promise<void> {
     try {
       const info = await stat(file)
       if (Date.now() - info.mtimeMs > TOUCH_AFTER_MS) {

@@ -129,81 +129,81 @@ const NO_ANSWER = new Set(['MEGAOPTIM_DEADLINE', 'MEGAOPTIM_TIMEOUT'])
 
 export class BuildSession {
   readonly options: ResolvedOptions
-  private readonly logger: Logger
-  private readonly filter: FileFilter
+  readonly #logger: Logger
+  readonly #filter: FileFilter
   /** Data textures (normal, roughness, ... maps) go with `compression: 'lossless'`. */
-  private readonly isTexture: (fileName: string) => boolean
-  private readonly cache: ImageCache | null
+  readonly #isTexture: (fileName: string) => boolean
+  readonly #cache: ImageCache | null
   /** The optimizer's identity in cache keys; for the embedded engine, refined by the engine version last seen. */
-  private identity: string
+  #identity: string
   /** Read once; concurrent `process()` calls (Vite's public images beside the bundle's) wait on the same read. */
-  private identityLoaded: Promise<void> | null = null
-  private readonly progress: Progress
-  private readonly files: FileReport[] = []
-  private optimizer: Promise<RemoteOptimizer> | null = null
+  #identityLoaded: Promise<void> | null = null
+  readonly #progress: Progress
+  readonly #files: FileReport[] = []
+  #optimizer: Promise<RemoteOptimizer> | null = null
   /** With `fallback: 'embedded'`, the embedded engine, started only when the API fails. */
-  private fallbackOptimizer: Promise<RemoteOptimizer> | null = null
+  #fallbackOptimizer: Promise<RemoteOptimizer> | null = null
   /** The fallback's identity in cache keys: what it produces is never taken for the API's work. */
-  private fallbackIdentity = backendIdentity({ kind: 'embedded' })
-  private tokensUsed = 0
+  #fallbackIdentity = backendIdentity({ kind: 'embedded' })
+  #tokensUsed = 0
   /** The build's one budget for waiting on the API, shared by every `process()` call. */
-  private readonly wait: ApiWait
-  private readonly showProgress: boolean
+  readonly #wait: ApiWait
+  readonly #showProgress: boolean
   /** Requests the client tried again in this build. */
-  private retries = 0
+  #retries = 0
   /** Images that kept their original because the API did not answer in time. */
-  private unanswered = 0
+  #unanswered = 0
   /** Images sent to the API in this build. */
-  private sent = 0
+  #sent = 0
   /** Advances the progress line as the client reports each image done. */
-  private remoteTick: ((label: string) => void) | null = null
-  private finished = false
+  #remoteTick: ((label: string) => void) | null = null
+  #finished = false
   /** Issue 10: references the adapter rewrote and names it changed (see noteReferences). */
-  private readonly references: ReferenceCounts = { rewritten: 0, renamed: 0 }
+  readonly #references: ReferenceCounts = { rewritten: 0, renamed: 0 }
 
   constructor(options: ResolvedOptions, sessionOptions: SessionOptions = {}) {
     this.options = options
-    this.showProgress = sessionOptions.progress ?? true
-    this.progress = new Progress(this.showProgress && options.logLevel === 'info')
-    this.wait = new ApiWait(options.timeout, sessionOptions.progressEveryMs ?? 10_000)
+    this.#showProgress = sessionOptions.progress ?? true
+    this.#progress = new Progress(this.#showProgress && options.logLevel === 'info')
+    this.#wait = new ApiWait(options.timeout, sessionOptions.progressEveryMs ?? 10_000)
     const logger = levelled(sessionOptions.logger ?? consoleLogger, options.logLevel)
     // A message must not land on the end of the progress line.
-    this.logger = {
+    this.#logger = {
       info: (message) => {
-        this.progress.clear()
+        this.#progress.clear()
         logger.info(message)
       },
       warn: (message) => {
-        this.progress.clear()
+        this.#progress.clear()
         logger.warn(message)
       },
     }
-    this.filter = createFilter(options)
-    this.isTexture = createTextureMatcher(options.textures)
-    this.cache = options.cache ? new ImageCache(options.cache) : null
-    this.identity = backendIdentity(options.backend)
+    this.#filter = createFilter(options)
+    this.#isTexture = createTextureMatcher(options.textures)
+    this.#cache = options.cache ? new ImageCache(options.cache) : null
+    this.#identity = backendIdentity(options.backend)
   }
 
   /** Whether a file is one this session would optimize (include/exclude and known formats). */
   wants(fileName: string): boolean {
-    return this.filter(fileName)
+    return this.#filter(fileName)
   }
 
   /** Optimizes the wanted assets among `assets`; returns a result for each of those (others are ignored). */
   async process(assets: AssetInput[]): Promise<AssetResult[]> {
-    const wanted = assets.filter((a) => this.filter(a.fileName) && a.data.byteLength >= this.options.minSize && a.data.byteLength > 0)
+    const wanted = assets.filter((a) => this.#filter(a.fileName) && a.data.byteLength >= this.options.minSize && a.data.byteLength > 0)
     if (wanted.length === 0) return []
-    await this.loadIdentity()
+    await this.#loadIdentity()
     const jobs = wanted.map((asset) => {
       const kind = kindFromName(normalizeFileName(asset.fileName))!
       const broken = truncationReason(kind, asset.data)
       const contentHash = sha256(asset.data)
-      return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.fingerprint(kind, asset.fileName), kind === 'svg' ? 'local:svgo' : this.identity) }
+      return { asset, kind, broken, contentHash, key: cacheKey(contentHash, this.#fingerprint(kind, asset.fileName), kind === 'svg' ? 'local:svgo' : this.#identity) }
     })
 
     let done = 0
     // Counts what this session works on itself (cache lookups, svgo, the API), not duplicates.
-    const tick = (label: string) => this.progress.update(++done, misses.length, label)
+    const tick = (label: string) => this.#progress.update(++done, misses.length, label)
     const shared = new Map<string, Promise<Shared>>()
     const misses: Miss[] = []
 
@@ -229,7 +229,7 @@ export class BuildSession {
     }
 
     try {
-      await this.resolveMisses(misses, tick)
+      await this.#resolveMisses(misses, tick)
     } finally {
       // Whatever went wrong above, nobody may wait forever on an unsettled promise.
       for (const miss of misses) miss.settle({ result: { outcome: 'failed', reason: 'not processed' }, cached: false, fresh: false })
@@ -238,11 +238,11 @@ export class BuildSession {
     const results: AssetResult[] = []
     for (const job of jobs) {
       const outcome = await shared.get(job.key)!
-      const result = this.toResult(job.asset, outcome)
-      this.files.push(result.report)
+      const result = this.#toResult(job.asset, outcome)
+      this.#files.push(result.report)
       results.push(result)
     }
-    this.progress.clear()
+    this.#progress.clear()
     return results
   }
 
@@ -251,7 +251,7 @@ export class BuildSession {
    * the report and the summary say so.
    */
   writeFailed(fileName: string, what: 'image' | 'webp', error: unknown): void {
-    const entry = this.files.find((f) => f.file === normalizeFileName(fileName))
+    const entry = this.#files.find((f) => f.file === normalizeFileName(fileName))
     if (!entry) return
     if (what === 'webp') {
       entry.webpSize = null
@@ -264,8 +264,8 @@ export class BuildSession {
   /** Drops a file processed ahead of time that does not ship as processed (a public copy that changed or went). */
   forget(fileName: string): void {
     const name = normalizeFileName(fileName)
-    const index = this.files.findIndex((f) => f.file === name)
-    if (index >= 0) this.files.splice(index, 1)
+    const index = this.#files.findIndex((f) => f.file === name)
+    if (index >= 0) this.#files.splice(index, 1)
   }
 
   /**
@@ -273,7 +273,7 @@ export class BuildSession {
    * `realContentHash` puts the hash of the new bytes in the name): the report names what ships.
    */
   renameFiles(renamed: ReadonlyMap<string, string>): void {
-    for (const file of this.files) {
+    for (const file of this.#files) {
       const to = renamed.get(file.file)
       if (to !== undefined) file.file = normalizeFileName(to)
     }
@@ -281,19 +281,19 @@ export class BuildSession {
 
   /** Counts references an adapter rewrote (HTML, CSS, JS, manifests) and assets it renamed, for the summary. */
   noteReferences(rewritten: number, renamed: number): void {
-    this.references.rewritten += rewritten
-    this.references.renamed += renamed
+    this.#references.rewritten += rewritten
+    this.#references.renamed += renamed
   }
 
   /** Ends the build: summary, JSON report, embedded server shutdown, cache pruning, `failOnError`. */
   async finish(): Promise<BuildReport> {
-    if (this.finished) throw new Error('BuildSession.finish() called twice')
-    this.finished = true
-    this.progress.clear()
+    if (this.#finished) throw new Error('BuildSession.finish() called twice')
+    this.#finished = true
+    this.#progress.clear()
     let requests = 0
     let tokensLeft: number | null = null
-    const api: ApiUse = { sent: this.sent, uploads: 0, polls: 0, tokensLeft: null }
-    for (const [which, pending] of [['primary', this.optimizer], ['fallback', this.fallbackOptimizer]] as const) {
+    const api: ApiUse = { sent: this.#sent, uploads: 0, polls: 0, tokensLeft: null }
+    for (const [which, pending] of [['primary', this.#optimizer], ['fallback', this.#fallbackOptimizer]] as const) {
       const optimizer = await pending?.catch(() => null)
       if (!optimizer) continue
       requests += optimizer.requests()
@@ -301,28 +301,28 @@ export class BuildSession {
       api.uploads += byEndpoint?.optimize ?? 0
       api.polls += byEndpoint?.result ?? 0
       if (which === 'primary') tokensLeft = optimizer.tokensLeft()
-      await optimizer.close().catch((error: unknown) => this.logger.warn(`could not stop the optimizer cleanly: ${message(error)}`))
+      await optimizer.close().catch((error: unknown) => this.#logger.warn(`could not stop the optimizer cleanly: ${message(error)}`))
     }
-    tokensLeft = await this.balance(tokensLeft)
+    tokensLeft = await this.#balance(tokensLeft)
     api.tokensLeft = tokensLeft
-    const report = summarize(backendLabel(this.options.backend), this.files, { requests, tokensUsed: this.tokensUsed, tokensLeft })
-    if (this.references.rewritten > 0 || this.references.renamed > 0) report.references = { ...this.references }
+    const report = summarize(backendLabel(this.options.backend), this.#files, { requests, tokensUsed: this.#tokensUsed, tokensLeft })
+    if (this.#references.rewritten > 0 || this.#references.renamed > 0) report.references = { ...this.#references }
     const references = formatReferences(report.references)
-    if (report.totals.files > 0) this.logger.info(formatTable(report, api) + (references ? `\n${references}` : ''))
-    if (this.unanswered > 0) this.logger.warn(this.unansweredLine())
+    if (report.totals.files > 0) this.#logger.info(formatTable(report, api) + (references ? `\n${references}` : ''))
+    if (this.#unanswered > 0) this.#logger.warn(this.#unansweredLine())
     const failures = formatFailures(report)
-    if (failures && !this.options.failOnError) this.logger.warn(failures)
+    if (failures && !this.options.failOnError) this.#logger.warn(failures)
     // A build that met no image (an SSR environment, a CSS-only output) must not blank the report another
     // build of the same project just wrote.
     if (this.options.report && (report.totals.files > 0 || !existsSync(this.options.report))) {
       try {
         await writeJsonReport(this.options.report, report)
       } catch (error) {
-        this.logger.warn(`could not write the report to ${this.options.report}: ${message(error)}`)
+        this.#logger.warn(`could not write the report to ${this.options.report}: ${message(error)}`)
       }
     }
-    if (this.cache && this.options.cacheMaxAge !== false) {
-      await this.cache.pruneAtMostEvery(PRUNE_INTERVAL_MS, this.options.cacheMaxAge).catch(() => 0)
+    if (this.#cache && this.options.cacheMaxAge !== false) {
+      await this.#cache.pruneAtMostEvery(PRUNE_INTERVAL_MS, this.options.cacheMaxAge).catch(() => 0)
     }
     if (failures && this.options.failOnError) {
       throw new BuildError(`[megaoptim] ${failures}\n(failOnError is on; set failOnError: false to ship the originals instead)`)
@@ -334,80 +334,80 @@ export class BuildSession {
    * The balance the API last reported for this backend: remembered in the cache when it answers, read
    * back when a build asks it nothing (all from cache), so cold and warm builds say the same.
    */
-  private async balance(reported: number | null): Promise<number | null> {
-    if (!this.cache) return reported
+  async #balance(reported: number | null): Promise<number | null> {
+    if (!this.#cache) return reported
     const backend = backendIdentity(this.options.backend)
-    const note = (await this.cache.readNote(BALANCE_NOTE)) ?? {}
+    const note = (await this.#cache.readNote(BALANCE_NOTE)) ?? {}
     if (reported === null) {
       const known = (note[backend] as { tokensLeft?: unknown } | undefined)?.tokensLeft
       return typeof known === 'number' ? known : null
     }
-    await this.cache.writeNote(BALANCE_NOTE, { ...note, [backend]: { tokensLeft: reported, at: new Date().toISOString() } }).catch(() => {})
+    await this.#cache.writeNote(BALANCE_NOTE, { ...note, [backend]: { tokensLeft: reported, at: new Date().toISOString() } }).catch(() => {})
     return reported
   }
 
   /** The summary's word on an API that never answered: which one, for how long, what it cost, what to do. */
-  private unansweredLine(): string {
+  #unansweredLine(): string {
     const backend = this.options.backend
     const which = backend.kind === 'embedded' ? 'the embedded engine' : `the ${backendLabel(backend)} API at ${backend.endpoint}`
-    const images = `${this.unanswered} image${this.unanswered === 1 ? '' : 's'}`
-    const retried = this.retries > 0 ? ` (retried ${this.retries} time${this.retries === 1 ? '' : 's'})` : ''
+    const images = `${this.#unanswered} image${this.#unanswered === 1 ? '' : 's'}`
+    const retried = this.#retries > 0 ? ` (retried ${this.#retries} time${this.#retries === 1 ? '' : 's'})` : ''
     return (
       `${which} was unresponsive: no answer within ${seconds(this.options.timeout)}${retried}, so ${images} kept ` +
       `their original bytes. Check that the API is up, or raise timeout (now ${this.options.timeout} ms).`
     )
   }
 
-  private fingerprint(kind: ImageKind, fileName: string): Record<string, unknown> {
+  #fingerprint(kind: ImageKind, fileName: string): Record<string, unknown> {
     if (kind === 'svg') return { svg: SVG_PRESET_ID }
     // Keyed on exactly what is sent, so no output-changing parameter can be left out of the key.
-    return { ...this.params(fileName) }
+    return { ...this.#params(fileName) }
   }
 
   /** For the embedded engine: the engine version this cache last saw, part of every key. */
-  private loadIdentity(): Promise<void> {
-    this.identityLoaded ??= (async () => {
+  #loadIdentity(): Promise<void> {
+    this.#identityLoaded ??= (async () => {
       const primary = this.options.backend.kind === 'embedded'
-      if ((!primary && this.options.fallback !== 'embedded') || !this.cache) return
-      const note = await this.cache.readNote(ENGINE_NOTE)
+      if ((!primary && this.options.fallback !== 'embedded') || !this.#cache) return
+      const note = await this.#cache.readNote(ENGINE_NOTE)
       if (typeof note?.engine !== 'string') return
       const identity = backendIdentity({ kind: 'embedded' }, note.engine)
-      if (primary) this.identity = identity
-      else this.fallbackIdentity = identity
+      if (primary) this.#identity = identity
+      else this.#fallbackIdentity = identity
     })()
-    return this.identityLoaded
+    return this.#identityLoaded
   }
 
   /**
    * After the embedded server answered: if its engine is not the one the cache last saw, this build's
    * results are stored under the new identity, and the next build looks them up there.
    */
-  private async refreshIdentity(optimizer: RemoteOptimizer, fallback = false): Promise<void> {
-    if ((!fallback && this.options.backend.kind !== 'embedded') || !this.cache) return
+  async #refreshIdentity(optimizer: RemoteOptimizer, fallback = false): Promise<void> {
+    if ((!fallback && this.options.backend.kind !== 'embedded') || !this.#cache) return
     const engine = await optimizer.engineVersion()
     if (!engine) return
     const identity = backendIdentity({ kind: 'embedded' }, engine)
-    if (identity === (fallback ? this.fallbackIdentity : this.identity)) return
-    if (fallback) this.fallbackIdentity = identity
-    else this.identity = identity
-    await this.cache.writeNote(ENGINE_NOTE, { engine, package: backendIdentity({ kind: 'embedded' }) }).catch(() => {})
+    if (identity === (fallback ? this.#fallbackIdentity : this.#identity)) return
+    if (fallback) this.#fallbackIdentity = identity
+    else this.#identity = identity
+    await this.#cache.writeNote(ENGINE_NOTE, { engine, package: backendIdentity({ kind: 'embedded' }) }).catch(() => {})
   }
 
-  private async resolveMisses(misses: Miss[], tick: (label: string) => void): Promise<void> {
+  async #resolveMisses(misses: Miss[], tick: (label: string) => void): Promise<void> {
     const remote: Miss[] = []
     // Bounded: a big site has thousands of images, and each lookup reads a whole entry.
     const local = new PQueue({ concurrency: LOCAL_CONCURRENCY })
     await local.addAll(
       misses.map((miss) => async () => {
         // Bytes this package produced (an in-place run met again) are never sent twice, whatever the settings.
-        const hit = this.cache
-          ? ((await this.cache.get(miss.key).catch(() => null)) ?? (await this.cache.get(ownOutputKey(miss.contentHash)).catch(() => null)))
+        const hit = this.#cache
+          ? ((await this.#cache.get(miss.key).catch(() => null)) ?? (await this.#cache.get(ownOutputKey(miss.contentHash)).catch(() => null)))
           : null
         if (hit) {
           tick(`${baseName(miss.asset.fileName)} from cache`)
           miss.settle({ result: hit, cached: true, fresh: false })
         } else if (miss.kind === 'svg') {
-          miss.settle(await this.svg(miss.key, miss.asset))
+          miss.settle(await this.#svg(miss.key, miss.asset))
           tick(`${baseName(miss.asset.fileName)} svgo`)
         } else {
           remote.push(miss)
@@ -420,7 +420,7 @@ export class BuildSession {
     // largest first: a big image started last would finish alone while the other workers sit idle.
     const groups = new Map<string, { params: OptimizeParams; misses: Miss[] }>()
     for (const miss of remote) {
-      const params = this.params(miss.asset.fileName)
+      const params = this.#params(miss.asset.fileName)
       const id = JSON.stringify(params)
       const group = groups.get(id) ?? { params, misses: [] }
       group.misses.push(miss)
@@ -428,15 +428,15 @@ export class BuildSession {
     }
     for (const group of groups.values()) group.misses.sort((a, b) => b.asset.data.byteLength - a.asset.data.byteLength)
     const all = [...groups.values()]
-    if (this.wait.spent()) {
+    if (this.#wait.spent()) {
       // An earlier phase of this build already waited the whole budget: nothing more is sent.
-      const reason = `not sent: the API gave no answer within ${seconds(this.wait.timeoutMs)} earlier in this build`
-      await Promise.all(all.map((group) => this.settleGroup(group.misses, group.params, [], reason)))
+      const reason = `not sent: the API gave no answer within ${seconds(this.#wait.timeoutMs)} earlier in this build`
+      await Promise.all(all.map((group) => this.#settleGroup(group.misses, group.params, [], reason)))
       return
     }
     let remoteDone = 0
-    this.sent += remote.length
-    this.remoteTick = (label) => {
+    this.#sent += remote.length
+    this.#remoteTick = (label) => {
       remoteDone++
       tick(label)
     }
@@ -444,22 +444,22 @@ export class BuildSession {
       const work = (async () => {
         let optimizer: RemoteOptimizer
         try {
-          optimizer = await this.openOptimizer()
+          optimizer = await this.#openOptimizer()
         } catch (error) {
-          await Promise.all(all.map((group) => this.settleGroup(group.misses, group.params, [], message(error))))
+          await Promise.all(all.map((group) => this.#settleGroup(group.misses, group.params, [], message(error))))
           return
         }
         // The clock starts once the client is ready: loading it (or starting the embedded server) is not waiting.
-        const deadline = this.wait.deadline()
-        await Promise.all(all.map((group) => this.optimizeGroup(optimizer, group.misses, group.params, deadline)))
+        const deadline = this.#wait.deadline()
+        await Promise.all(all.map((group) => this.#optimizeGroup(optimizer, group.misses, group.params, deadline)))
       })()
-      await this.wait.watch(work, () => ({ done: remoteDone, total: remote.length, retries: this.retries }), (line) => this.heartbeat(line))
+      await this.#wait.watch(work, () => ({ done: remoteDone, total: remote.length, retries: this.#retries }), (line) => this.#heartbeat(line))
     } finally {
-      this.remoteTick = null
+      this.#remoteTick = null
     }
   }
 
-  private async optimizeGroup(optimizer: RemoteOptimizer, misses: Miss[], params: OptimizeParams, deadline: ReturnType<ApiWait['deadline']>): Promise<void> {
+  async #optimizeGroup(optimizer: RemoteOptimizer, misses: Miss[], params: OptimizeParams, deadline: ReturnType<ApiWait['deadline']>): Promise<void> {
     let outcomes: OptimizeOutcome[] = []
     let thrown: string | null = null
     try {
@@ -468,34 +468,34 @@ export class BuildSession {
         params,
         { deadline },
       )
-      await this.refreshIdentity(optimizer)
+      await this.#refreshIdentity(optimizer)
     } catch (error) {
       thrown = message(error)
     }
-    await this.settleGroup(misses, params, outcomes, thrown)
+    await this.#settleGroup(misses, params, outcomes, thrown)
   }
 
   /** Stores each outcome (`thrown`: the whole call failed), and hands what the API could not do to the fallback. */
-  private async settleGroup(misses: Miss[], params: OptimizeParams, outcomes: OptimizeOutcome[], thrown: string | null): Promise<void> {
+  async #settleGroup(misses: Miss[], params: OptimizeParams, outcomes: OptimizeOutcome[], thrown: string | null): Promise<void> {
     const canFallBack = this.options.fallback === 'embedded' && this.options.backend.kind === 'remote'
     const rescued = canFallBack ? misses.filter((_, index) => thrown !== null || apiUnavailable(outcomes[index])) : []
     // Originals kept because the API never answered (the summary names the API as unresponsive).
-    this.unanswered +=
-      thrown !== null && this.wait.spent()
+    this.#unanswered +=
+      thrown !== null && this.#wait.spent()
         ? misses.length - rescued.length
         : outcomes.filter((o, index) => o.status === 'failed' && NO_ANSWER.has(o.error.code) && !rescued.includes(misses[index]!)).length
     await Promise.all(
       misses.map(async (miss, index) => {
         if (rescued.includes(miss)) return
         if (thrown !== null) return miss.settle({ result: { outcome: 'failed', reason: thrown }, cached: false, fresh: false })
-        const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind, miss.asset.fileName), this.identity)
-        miss.settle(await this.store(key, miss.asset, outcomes[index]))
+        const key = cacheKey(miss.contentHash, this.#fingerprint(miss.kind, miss.asset.fileName), this.#identity)
+        miss.settle(await this.#store(key, miss.asset, outcomes[index]))
       }),
     )
     if (rescued.length) {
       const first = outcomes[misses.indexOf(rescued[0]!)]
       const reason = thrown ?? (first?.status === 'failed' ? withoutName(first.error.message, first.name) : 'the API failed')
-      await this.fallBack(rescued, params, reason)
+      await this.#fallBack(rescued, params, reason)
     }
   }
 
@@ -503,26 +503,26 @@ export class BuildSession {
    * `fallback: 'embedded'`: the images the API could not do go to the embedded engine. Their results are
    * cached under the engine's identity, never the API's, so a later build asks the API again.
    */
-  private async fallBack(misses: Miss[], params: OptimizeParams, reason: string): Promise<void> {
-    this.logger.warn(`the API could not be used (${reason}); ${misses.length} ${misses.length === 1 ? 'image goes' : 'images go'} to the embedded engine instead (fallback: 'embedded')`)
-    await this.loadIdentity()
+  async #fallBack(misses: Miss[], params: OptimizeParams, reason: string): Promise<void> {
+    this.#logger.warn(`the API could not be used (${reason}); ${misses.length} ${misses.length === 1 ? 'image goes' : 'images go'} to the embedded engine instead (fallback: 'embedded')`)
+    await this.#loadIdentity()
     const todo: Miss[] = []
     for (const miss of misses) {
-      const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind, miss.asset.fileName), this.fallbackIdentity)
-      const hit = this.cache ? await this.cache.get(key).catch(() => null) : null
+      const key = cacheKey(miss.contentHash, this.#fingerprint(miss.kind, miss.asset.fileName), this.#fallbackIdentity)
+      const hit = this.#cache ? await this.#cache.get(key).catch(() => null) : null
       if (hit) miss.settle({ result: hit, cached: true, fresh: false })
       else todo.push(miss)
     }
     if (todo.length === 0) return
     try {
-      this.fallbackOptimizer ??= this.open({ kind: 'embedded' }, null)
-      const optimizer = await this.fallbackOptimizer
+      this.#fallbackOptimizer ??= this.#open({ kind: 'embedded' }, null)
+      const optimizer = await this.#fallbackOptimizer
       const outcomes = await optimizer.optimize(todo.map((m) => ({ name: baseName(m.asset.fileName), data: m.asset.data })), params)
-      await this.refreshIdentity(optimizer, true)
+      await this.#refreshIdentity(optimizer, true)
       await Promise.all(
         todo.map(async (miss, index) => {
-          const key = cacheKey(miss.contentHash, this.fingerprint(miss.kind, miss.asset.fileName), this.fallbackIdentity)
-          miss.settle(await this.store(key, miss.asset, outcomes[index], false))
+          const key = cacheKey(miss.contentHash, this.#fingerprint(miss.kind, miss.asset.fileName), this.#fallbackIdentity)
+          miss.settle(await this.#store(key, miss.asset, outcomes[index], false))
         }),
       )
     } catch (error) {
@@ -531,32 +531,32 @@ export class BuildSession {
     }
   }
 
-  private async svg(key: string, asset: AssetInput): Promise<Shared> {
+  async #svg(key: string, asset: AssetInput): Promise<Shared> {
     let result: CachedOutcome
     try {
       const data = await optimizeSvg(asset.data)
       result = data ? { outcome: 'optimized', data, webp: null } : { outcome: 'no-gain', webp: null }
-      if (data) await this.rememberOwnOutput(data, null)
+      if (data) await this.#rememberOwnOutput(data, null)
     } catch (error) {
       // svgo's parse errors quote the markup around the problem: keep the report readable.
       result = { outcome: 'unprocessable', reason: `svgo could not parse it: ${message(error).split('\n')[0]!.slice(0, 200)}` }
     }
-    await this.remember(key, result)
+    await this.#remember(key, result)
     return { result, cached: false, fresh: true }
   }
 
   /** Turns a client outcome into a shared one, caching what is final (never transient failures). */
-  private async store(key: string, asset: AssetInput, outcome: OptimizeOutcome | undefined, paid = true): Promise<Shared> {
+  async #store(key: string, asset: AssetInput, outcome: OptimizeOutcome | undefined, paid = true): Promise<Shared> {
     if (!outcome) return { result: { outcome: 'failed', reason: 'the client returned no outcome for it' }, cached: false, fresh: false }
     let result: CachedOutcome
     if (outcome.status === 'optimized') {
-      if (paid) this.tokensUsed++
+      if (paid) this.#tokensUsed++
       // A result cut short in transit or by a faulty server is not remembered: the next build asks again.
       const broken = truncationReason(kindFromName(normalizeFileName(asset.fileName))!, outcome.data)
       if (broken) return { result: { outcome: 'failed', reason: `the optimized result was unusable (${broken})` }, cached: false, fresh: false }
       const smaller = outcome.data.byteLength > 0 && outcome.data.byteLength < asset.data.byteLength
       result = smaller ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp } : { outcome: 'no-gain', webp: outcome.webp }
-      if (smaller) await this.rememberOwnOutput(outcome.data, outcome.webp)
+      if (smaller) await this.#rememberOwnOutput(outcome.data, outcome.webp)
     } else if (outcome.status === 'no-gain') {
       // A compatible server may say why (`reason`); the hosted API never does.
       const reason = (outcome as { reason?: unknown }).reason
@@ -566,16 +566,16 @@ export class BuildSession {
     } else {
       return { result: { outcome: 'failed', reason: withoutName(outcome.error.message, outcome.name) }, cached: false, fresh: false }
     }
-    await this.remember(key, result)
+    await this.#remember(key, result)
     return { result, cached: false, fresh: true }
   }
 
-  private async remember(key: string, result: CachedOutcome): Promise<void> {
-    if (!this.cache) return
+  async #remember(key: string, result: CachedOutcome): Promise<void> {
+    if (!this.#cache) return
     try {
-      await this.cache.set(key, result)
+      await this.#cache.set(key, result)
     } catch (error) {
-      this.logger.warn(`could not write to the cache in ${this.cache.dir}: ${message(error)} (the build goes on)`)
+      this.#logger.warn(`could not write to the cache in ${this.#cache.dir}: ${message(error)} (the build goes on)`)
     }
   }
 
@@ -583,16 +583,16 @@ export class BuildSession {
    * Marks bytes this package produced, under a key of their content alone: met again (an in-place CLI
    * run, an optimized image copied back into the sources), they are kept as they are, never re-encoded.
    */
-  private async rememberOwnOutput(data: Uint8Array, webp: Uint8Array | null): Promise<void> {
-    await this.remember(ownOutputKey(sha256(data)), webp ? { outcome: 'no-gain', webp, reason: OWN_OUTPUT_NOTE } : { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
-    if (webp) await this.remember(ownOutputKey(sha256(webp)), { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
+  async #rememberOwnOutput(data: Uint8Array, webp: Uint8Array | null): Promise<void> {
+    await this.#remember(ownOutputKey(sha256(data)), webp ? { outcome: 'no-gain', webp, reason: OWN_OUTPUT_NOTE } : { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
+    if (webp) await this.#remember(ownOutputKey(sha256(webp)), { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
   }
 
   /** What is sent for this file: data textures go lossless unless the user said otherwise. */
-  private params(fileName: string): OptimizeParams {
+  #params(fileName: string): OptimizeParams {
     const o = this.options
     return {
-      compression: o.compression !== 'lossless' && this.isTexture(fileName) ? 'lossless' : o.compression,
+      compression: o.compression !== 'lossless' && this.#isTexture(fileName) ? 'lossless' : o.compression,
       webp: o.webp,
       keepExif: o.keepExif,
       cmykToRgb: o.cmykToRgb,
@@ -601,36 +601,36 @@ export class BuildSession {
     }
   }
 
-  private openOptimizer(): Promise<RemoteOptimizer> {
-    this.optimizer ??= this.open(this.options.backend, this.options.embeddedReason)
-    return this.optimizer
+  #openOptimizer(): Promise<RemoteOptimizer> {
+    this.#optimizer ??= this.#open(this.options.backend, this.options.embeddedReason)
+    return this.#optimizer
   }
 
   /** `why` the embedded engine is the backend, or null when it is the fallback (which says so itself). */
-  private open(backend: Backend, why: string | null): Promise<RemoteOptimizer> {
+  #open(backend: Backend, why: string | null): Promise<RemoteOptimizer> {
     return openOptimizer({
       backend,
       concurrency: this.options.concurrency,
       rateLimit: this.options.rateLimit,
       retries: this.options.retries,
       onEvent: (event: ClientEvent) => {
-        if (event.type === 'retried') this.retries++
-        if (event.type === 'done') this.remoteTick?.(`${event.name} ${event.outcome === 'optimized' ? 'optimized' : event.outcome === 'no-gain' ? 'kept' : 'failed'}`)
+        if (event.type === 'retried') this.#retries++
+        if (event.type === 'done') this.#remoteTick?.(`${event.name} ${event.outcome === 'optimized' ? 'optimized' : event.outcome === 'no-gain' ? 'kept' : 'failed'}`)
       },
       onEmbeddedStart: (endpoint) => {
-        if (why) this.logger.info(`${why}: optimizing with the embedded engine at ${endpoint} (set MEGAOPTIM_API_KEY to use the MegaOptim API)`)
+        if (why) this.#logger.info(`${why}: optimizing with the embedded engine at ${endpoint} (set MEGAOPTIM_API_KEY to use the MegaOptim API)`)
       },
     })
   }
 
   /** A progress line while the API works: the live line on a TTY, a plain line elsewhere (CI logs). */
-  private heartbeat(line: string): void {
-    if (!this.showProgress) return
-    if (this.progress.live) this.progress.show(line)
-    else this.logger.info(line)
+  #heartbeat(line: string): void {
+    if (!this.#showProgress) return
+    if (this.#progress.live) this.#progress.show(line)
+    else this.#logger.info(line)
   }
 
-  private toResult(asset: AssetInput, shared: Shared): AssetResult {
+  #toResult(asset: AssetInput, shared: Shared): AssetResult {
     const originalSize = asset.data.byteLength
     const file = normalizeFileName(asset.fileName)
     // A WebP image gets no `.webp.webp` sibling.
@@ -654,7 +654,7 @@ export class BuildSession {
     if (r.data.byteLength >= originalSize) return keep('the optimized result was not smaller than the original', webp)
     const broken = truncationReason(kindFromName(file)!, r.data)
     if (broken) return keep(`the optimized result was unusable (${broken})`, webp)
-    if (!this.enoughSavings(originalSize, r.data.byteLength)) return keep(null, webp, 'saved less than minSavings')
+    if (!this.#enoughSavings(originalSize, r.data.byteLength)) return keep(null, webp, 'saved less than minSavings')
     const sibling = siblings && webp && webp.byteLength < r.data.byteLength ? webp : null
     return {
       fileName: asset.fileName,
@@ -665,7 +665,7 @@ export class BuildSession {
     }
   }
 
-  private enoughSavings(original: number, optimized: number): boolean {
+  #enoughSavings(original: number, optimized: number): boolean {
     const min = this.options.minSavings
     const saved = original - optimized
     return min.unit === 'bytes' ? saved >= min.value : (saved / original) * 100 >= min.value

@@ -206,18 +206,18 @@ export async function writeJsonReport(file: string, report: BuildReport): Promis
 
 /** A single, rewritten progress line on an interactive terminal; silent elsewhere (CI logs stay clean). */
 export class Progress {
-  private readonly stream: NodeJS.WriteStream
-  private readonly enabled: boolean
-  private shown = false
+  readonly #stream: NodeJS.WriteStream
+  readonly #enabled: boolean
+  #shown = false
 
   constructor(enabled: boolean, stream: NodeJS.WriteStream = process.stderr, env: Record<string, string | undefined> = process.env) {
-    this.stream = stream
-    this.enabled = enabled && stream.isTTY === true && !env.CI
+    this.#stream = stream
+    this.#enabled = enabled && stream.isTTY === true && !env.CI
   }
 
   /** Whether the line is drawn (a TTY outside CI); elsewhere progress goes out as plain log lines. */
   get live(): boolean {
-    return this.enabled
+    return this.#enabled
   }
 
   update(done: number, total: number, label: string): void {
@@ -227,17 +227,17 @@ export class Progress {
 
   /** Draws `text` as the progress line. */
   show(line: string): void {
-    if (!this.enabled) return
+    if (!this.#enabled) return
     const text = `${PREFIX} ${line}`
     // A pseudo-terminal may report 0 columns.
-    const width = this.stream.columns || 80
-    this.stream.write(`\r\x1b[2K${text.slice(0, width - 1)}`)
-    this.shown = true
+    const width = this.#stream.columns || 80
+    this.#stream.write(`\r\x1b[2K${text.slice(0, width - 1)}`)
+    this.#shown = true
   }
 
   clear(): void {
-    if (!this.shown) return
-    this.stream.write('\r\x1b[2K')
-    this.shown = false
+    if (!this.#shown) return
+    this.#stream.write('\r\x1b[2K')
+    this.#shown = false
   }
 }
