@@ -7,14 +7,10 @@ import { openPostgresStore } from '../../src/server/store/postgres/store.ts'
 import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 import type { ItemOutcome, JobRecord, Store } from '../../src/server/store/types.ts'
 import { call, files, startServer, tempDir, waitResult } from './helpers.ts'
+import { DEFAULT_IMAGE_PARAMS } from '../../src/contract/params.ts'
 
 const params: JobRecord['params'] = {
-  compression: 'intelligent',
-  webp: false,
-  cmykToRgb: true,
-  keepExif: false,
-  maxWidth: 0,
-  maxHeight: 0,
+  ...DEFAULT_IMAGE_PARAMS,
   callbackUrl: null,
   httpUser: null,
   httpPass: null,

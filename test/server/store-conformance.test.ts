@@ -11,6 +11,7 @@ import { openPostgresStore } from '../../src/server/store/postgres/store.ts'
 import { DuplicateAccountError, type DownloadRecord, type ItemOutcome, type JobRecord, type Store } from '../../src/server/store/types.ts'
 import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 import { tempDir } from './helpers.ts'
+import { DEFAULT_IMAGE_PARAMS } from '../../src/contract/params.ts'
 
 let pg: TestPostgres | undefined
 beforeAll(async () => {
@@ -52,12 +53,7 @@ function newJob(accountId: string, images: number, extra: Partial<JobRecord['par
     accountId,
     status: 'queued',
     params: {
-      compression: 'intelligent',
-      webp: false,
-      cmykToRgb: true,
-      keepExif: false,
-      maxWidth: 0,
-      maxHeight: 0,
+      ...DEFAULT_IMAGE_PARAMS,
       callbackUrl: null,
       httpUser: null,
       httpPass: null,

@@ -8,6 +8,7 @@ import type { OutboundContext } from '../../src/server/outbound.ts'
 import { MemoryStore } from '../../src/server/store/memory.ts'
 import type { ClaimedItem, JobRecord } from '../../src/server/store/types.ts'
 import { fixture } from './helpers.ts'
+import { DEFAULT_IMAGE_PARAMS } from '../../src/contract/params.ts'
 
 /** A real store whose chosen step fails, as a full disk or a closed SQLite handle would. */
 class FaultyStore extends MemoryStore {
@@ -47,12 +48,7 @@ async function setup(onFinished: (job: JobRecord) => void): Promise<{ store: Fau
     accountId: account.id,
     status: 'queued',
     params: {
-      compression: 'intelligent',
-      webp: false,
-      cmykToRgb: true,
-      keepExif: false,
-      maxWidth: 0,
-      maxHeight: 0,
+      ...DEFAULT_IMAGE_PARAMS,
       callbackUrl: null,
       httpUser: null,
       httpPass: null,

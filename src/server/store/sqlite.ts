@@ -13,9 +13,9 @@ import type {
   JobOutcome,
   JobRecord,
   NewAccount,
-  ResultItem,
   Store,
 } from './types.ts'
+import { downloadFromRow, jobFromRow, type DownloadRow, type JobRow as JobRowOf } from './rows.ts'
 import { DuplicateAccountError } from './types.ts'
 
 const SCHEMA_VERSION = 3
@@ -81,20 +81,6 @@ SELECT j.id, k.key, j.account_id, j.rowid, 'waiting', j.attempts
 FROM jobs j, json_each(j.inputs) k WHERE j.status IN ('queued', 'running')
 `
 
-interface JobRow {
-  id: string
-  account_id: string
-  status: JobRecord['status']
-  params: string
-  inputs: string
-  reserved: number
-  result: string | null
-  error: string | null
-  created_at: number
-  finished_at: number | null
-  callback_state: JobRecord['callbackState']
-}
-
 interface ItemRow {
   job_id: string
   idx: number
@@ -104,39 +90,9 @@ interface ItemRow {
   outcome: string | null
 }
 
-interface DownloadRow {
-  dir: string
-  name: string
-  blob: string
-  size: number
-  content_type: string
-  job_id: string
-  expires_at: number
-}
-
-const toJob = (r: JobRow): JobRecord => ({
-  id: r.id,
-  accountId: r.account_id,
-  status: r.status,
-  params: JSON.parse(r.params) as JobRecord['params'],
-  inputs: JSON.parse(r.inputs) as JobRecord['inputs'],
-  reserved: r.reserved,
-  result: r.result === null ? null : (JSON.parse(r.result) as ResultItem[]),
-  error: r.error,
-  createdAt: r.created_at,
-  finishedAt: r.finished_at,
-  callbackState: r.callback_state,
-})
-
-const toDownload = (r: DownloadRow): DownloadRecord => ({
-  dir: r.dir,
-  name: r.name,
-  blob: r.blob,
-  size: r.size,
-  contentType: r.content_type,
-  jobId: r.job_id,
-  expiresAt: r.expires_at,
-})
+type JobRow = JobRowOf<string>
+const toJob = (r: JobRow): JobRecord => jobFromRow(r, (text) => JSON.parse(text))
+const toDownload = downloadFromRow
 
 /**
  * better-sqlite3 is native and an optional peer dependency (a plugin user compiles nothing): it is loaded

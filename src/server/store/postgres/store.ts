@@ -16,6 +16,7 @@ import type {
   Store,
   StoreEvents,
 } from '../types.ts'
+import { downloadFromRow, jobFromRow, type DownloadRow, type JobRow as JobRowOf } from '../rows.ts'
 import { DuplicateAccountError } from '../types.ts'
 import { PostgresBlobStore } from './blobs.ts'
 import { loadPg, migrate, numericTypes } from './connect.ts'
@@ -36,53 +37,9 @@ export interface PostgresStoreOptions {
   poolSize?: number
 }
 
-interface JobRow {
-  id: string
-  account_id: string
-  status: JobRecord['status']
-  params: JobRecord['params']
-  inputs: JobRecord['inputs']
-  reserved: number
-  result: JobRecord['result']
-  error: string | null
-  created_at: number
-  finished_at: number | null
-  callback_state: JobRecord['callbackState']
-}
-
-interface DownloadRow {
-  dir: string
-  name: string
-  blob: string
-  size: number
-  content_type: string
-  job_id: string
-  expires_at: number
-}
-
-const toJob = (r: JobRow): JobRecord => ({
-  id: r.id,
-  accountId: r.account_id,
-  status: r.status,
-  params: r.params,
-  inputs: r.inputs,
-  reserved: r.reserved,
-  result: r.result,
-  error: r.error,
-  createdAt: r.created_at,
-  finishedAt: r.finished_at,
-  callbackState: r.callback_state,
-})
-
-const toDownload = (r: DownloadRow): DownloadRecord => ({
-  dir: r.dir,
-  name: r.name,
-  blob: r.blob,
-  size: r.size,
-  contentType: r.content_type,
-  jobId: r.job_id,
-  expiresAt: r.expires_at,
-})
+type JobRow = JobRowOf<unknown>
+const toJob = (r: JobRow): JobRecord => jobFromRow(r, (value) => value)
+const toDownload = downloadFromRow
 
 /**
  * The shared store of a fleet of replicas. Every method is one statement or one transaction, so that
