@@ -245,7 +245,7 @@ function* distanceSteps(ref: ReferenceView, cand: LabPixels, params: MetricParam
   let put = 0
   for (let y = 0; y < h; y++) {
     for (const need = Math.min(h - 1, y + lookahead); put <= need; put++) {
-      differenceRow(lab, cand, put * w, params.chromaWeight, errRow, colourRow, bandRow)
+      differenceRow(lab, cand, put * w, params.chromaWeight, errRow, colourRow, bandBlur ? bandRow : null)
       errBlur.put(put, errRow)
       colourBlur?.put(put, colourRow)
       bandBlur?.put(put, bandRow)
@@ -277,7 +277,7 @@ function differenceRow(
   chromaWeight: number,
   err: Float32Array,
   colour: Float32Array,
-  band: Float32Array,
+  band: Float32Array | null,
 ): void {
   const { L, a: A, b: B } = lab
   const cd = cand.data
@@ -291,8 +291,8 @@ function differenceRow(
     const ab = da * da + db * db
     err[x] = dL * dL + chromaWeight * ab
     colour[x] = ab
-    band[x] = dL
   }
+  if (band) for (let x = 0, i = start, j = start * c; x < w; x++, i++, j += c) band[x] = L[i]! - cd[j]!
 }
 
 /** One row of masked scores into `scores[start..]`; returns the row's largest. */
@@ -337,8 +337,11 @@ function topQuantile(scores: Float32Array, max: number, fraction: number): numbe
   // The wanted share is tiny: first count only the top bins (a compare per pixel, rarely an increment).
   // When they hold enough pixels the answer is among them and their counts are complete; else count the rest.
   const low = bins >> 4
+  const below = (0.999 * low) / k // under any score whose bin is ≥ low: a plain compare skips the rest
   for (let i = 0; i < scores.length; i++) {
-    const v = Math.floor(scores[i]! * k) | 0
+    const s = scores[i]!
+    if (s < below) continue
+    const v = Math.floor(s * k) | 0
     if (v >= low) hist[v < bins - 1 ? v : bins - 1]!++
   }
   let seen = 0

@@ -354,6 +354,17 @@ describe('labDistance', () => {
     }
   })
 
+  it('pools the same when one far-off spot dwarfs every other score (the histogram counts every bin)', () => {
+    const rnd = random(8)
+    const ref = randomLab(400, 400, rnd)
+    const cand = perturbed(ref, 0.2, rnd)
+    cand.L[200 * 400 + 200]! += 90
+    const view = { lab: ref, activity: activityMap(ref, METRIC_PARAMS.maskRadius) }
+    const expected = refLabDistance(view, cand, METRIC_PARAMS)
+    expect(expected).toBeLessThan(1)
+    expect(labDistance(view, cand, METRIC_PARAMS)).toBe(expected)
+  })
+
   it('answers Infinity for a candidate of another size', async () => {
     const rnd = random(3)
     const ref = randomLab(20, 10, rnd)
