@@ -5,7 +5,7 @@ import { optimizeLossless } from './lossless.ts'
 import { distanceTo, makeReference, type Reference } from './metric.ts'
 import { encodeResidualPng, quantizeResiduals } from './png-residual.ts'
 import { decodeRaster, fromRaster, hasAlphaChannel, type Raster } from './raster.ts'
-import { throwIfAborted, toBytes, yieldToEventLoop, type Encoded } from './run.ts'
+import { throwIfAborted, toBytes, yieldToEventLoop, type AbortFlag, type Encoded } from './run.ts'
 import { withMetadataPolicy, type Source } from './source.ts'
 import { mosaic, planTiles, seamMask, type TilePlan } from './tiles.ts'
 import type { EngineParams } from './types.ts'
@@ -81,7 +81,7 @@ interface Search {
   params: EngineParams
   limits: (typeof DISTANCE_LIMITS)['intelligent' | 'ultra']
   floorMargin: number
-  signal: AbortSignal | undefined
+  signal: AbortFlag | undefined
   /** The decoded image; released (null) once a full-size encode no longer needs it, to bound memory. */
   raster: Raster | null
   plan: TilePlan | null
@@ -101,7 +101,7 @@ interface Search {
  * quality and residual steps, then falls back to lossless; GIF keeps its frames and tries cgif's lossy
  * inter-frame optimisation.
  */
-export async function optimizeLossy(src: Source, params: EngineParams, signal?: AbortSignal): Promise<Encoded | null> {
+export async function optimizeLossy(src: Source, params: EngineParams, signal?: AbortFlag): Promise<Encoded | null> {
   const level = params.compression === 'ultra' ? 'ultra' : 'intelligent'
   const limits = DISTANCE_LIMITS[level]
   if (src.format === 'gif' || src.animated) return optimizeAnimated(src, params, limits, signal)
@@ -193,7 +193,7 @@ async function optimizeAnimated(
   src: Source,
   params: EngineParams,
   limits: Search['limits'],
-  signal: AbortSignal | undefined,
+  signal: AbortFlag | undefined,
 ): Promise<Encoded | null> {
   const ref = await makeReference(() => src.pipeline(), { width: src.width, height: src.height * (src.meta.pages ?? 1) }, src.meta.hasAlpha === true)
   const candidates: EncoderSettings[] =
