@@ -164,18 +164,25 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
   const residualAllowed = !meta.isPalette && !metadataToKeep && !s.src.isCmyk && s.raster!.width * s.raster!.height <= RESIDUAL_MAX_PIXELS
   if (!s.plan) {
     const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
-    const residual = residualAllowed ? await searchResidual(s) : null
+    const residual = residualAllowed ? await searchResidual(s, palette?.probe.data.length) : null
     let best = smaller(palette?.probe ?? null, residual?.out ?? null)
     if (best && s.fromSource && best === palette?.probe) best = await encodeFull(s, paletteAt(palette.probe.quality!))
     return best ?? optimizeLossless(s.src, s.params, s.signal)
   }
   // Tiles: both families are searched on the mosaic; the one smaller there is made at full size first.
   const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
-  const residual = residualAllowed ? await searchResidual(s) : null
+  const residual = residualAllowed ? await searchResidual(s, palette?.probe.data.length) : null
   const tries: (() => Promise<Encoded | null>)[] = []
   if (palette) tries.push(() => finalize(s, 'palette', PALETTE_QUALITIES, paletteAt, palette))
   if (residual) tries.push(() => finalResidual(s, residual.step))
   if (palette && residual && residual.out.data.length < palette.probe.data.length) tries.reverse()
+  // Residuals skipped as larger than the palette are still better than lossless if the palette misses.
+  if (palette && !residual && residualAllowed) {
+    tries.push(async () => {
+      const found = await searchResidual(s)
+      return found ? finalResidual(s, found.step) : null
+    })
+  }
   for (const attempt of tries) {
     const out = await attempt()
     if (out) return out
@@ -336,10 +343,19 @@ async function fullDistance(s: Search, candidate: Raster): Promise<number> {
   return Math.max(tiles, await distanceTo(s.fullRef!, () => fromRaster(sharp, candidate)))
 }
 
-/** Largest residual step within the limit on the probe (measured on the reconstructed pixels). */
-async function searchResidual(s: Search): Promise<{ out: Encoded; step: number } | null> {
+/**
+ * Largest residual step within the limit on the probe (measured on the reconstructed pixels). With `beat`
+ * (the palette's bytes on the same probe), the search is skipped when even the coarsest step is no smaller:
+ * finer steps only grow, so residuals cannot win. That is most screenshots and flat art, where a palette
+ * is half the size, and the metric's probes there cost more than the palette search itself.
+ */
+async function searchResidual(s: Search, beat?: number): Promise<{ out: Encoded; step: number } | null> {
   const r = s.probe
   const steps = r.channels <= 2 ? RESIDUAL_STEPS.grey : RESIDUAL_STEPS.colour
+  if (beat !== undefined) {
+    const coarsest = quantizeResiduals(r.data, r.width, r.height, r.channels, hasAlphaChannel(r), steps.at(-1)!)
+    if ((await encodeResidualPng(coarsest)).length >= beat) return null
+  }
   let lo = 0
   let hi = steps.length - 1
   let best: ReturnType<typeof quantizeResiduals> | null = null
