@@ -1,7 +1,7 @@
 import { applyEncoder, describe, type EncoderSettings } from './encode.ts'
 import { stripJpegMetadata } from './jpeg-markers.ts'
 import { canonicalPixels, decodesTo, fitsInPalette } from './pixels.ts'
-import { throwIfAborted, toBytes, type Encoded } from './run.ts'
+import { throwIfAborted, toBytes, type AbortFlag, type Encoded } from './run.ts'
 import { mustChange, withMetadataPolicy, type Source } from './source.ts'
 import type { EngineParams } from './types.ts'
 
@@ -9,7 +9,7 @@ import type { EngineParams } from './types.ts'
  * `lossless`: every candidate is decoded again and compared pixel for pixel with the prepared image; only
  * exact ones count. The smallest exact one wins if it beats the input; otherwise the input is returned.
  */
-export async function optimizeLossless(src: Source, params: EngineParams, signal?: AbortSignal): Promise<Encoded | null> {
+export async function optimizeLossless(src: Source, params: EngineParams, signal?: AbortFlag): Promise<Encoded | null> {
   const change = mustChange(src, params)
   if (src.format === 'jpeg') return losslessJpeg(src, params, change)
 
