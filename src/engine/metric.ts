@@ -1,5 +1,8 @@
 import type { Sharp as SharpInstance } from 'sharp'
+import { boxBlur, RowBlur } from './box-blur.ts'
 import { yieldToEventLoop } from './run.ts'
+
+export { boxBlur } from './box-blur.ts'
 
 /**
  * A small perceptual distance, computed in-process, meant to track butteraugli's max-norm closely enough to
@@ -77,13 +80,45 @@ export interface LabImage {
   b: Float32Array
 }
 
+/** Lab pixels as sharp gives them, interleaved (L, a, b per pixel, `channels` floats apart). */
+export interface LabPixels {
+  width: number
+  height: number
+  channels: number
+  data: Float32Array
+}
+
+/** One background's view of the reference. */
+export interface ReferenceView {
+  lab: LabImage
+  activity: Float32Array
+  /** Scratch for the per-pixel scores, kept between measurements of the same image (taken while in use). */
+  scores?: Float32Array | null
+}
+
 export interface Reference {
-  views: { lab: LabImage; activity: Float32Array }[]
+  views: ReferenceView[]
   /** How to turn a candidate into the same views (backgrounds and size). */
   backgrounds: (string | null)[]
   resize: { width: number; height: number } | null
   /** Where the metric looks (1) and where not (0: a tile mosaic's seams); everywhere when absent. */
   mask?: Uint8Array
+}
+
+/** Decode a pipeline into interleaved CIELAB, flattened on `background` and shrunk to `resize` when given. */
+async function decodeLab(
+  p: SharpInstance,
+  background: string | null,
+  resize: { width: number; height: number } | null,
+  darkGamma: number,
+): Promise<LabPixels> {
+  if (background) p = p.flatten({ background })
+  if (resize) p = p.resize({ width: resize.width, height: resize.height, fit: 'fill', kernel: 'linear' })
+  const { data, info } = await p.toColourspace('lab').raw({ depth: 'float' }).toBuffer({ resolveWithObject: true })
+  const f = new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4)
+  const c = info.channels
+  if (darkGamma !== 1) for (let j = 0; j < f.length; j += c) f[j] = darkL(f[j]!, darkGamma)
+  return { width: info.width, height: info.height, channels: c, data: f }
 }
 
 /** Decode a pipeline into CIELAB planes, flattened on `background` and shrunk to `resize` when given. */
@@ -93,29 +128,29 @@ export async function toLab(
   resize: { width: number; height: number } | null,
   darkGamma = METRIC_PARAMS.darkGamma ?? 1,
 ): Promise<LabImage> {
-  if (background) p = p.flatten({ background })
-  if (resize) p = p.resize({ width: resize.width, height: resize.height, fit: 'fill', kernel: 'linear' })
-  const { data, info } = await p.toColourspace('lab').raw({ depth: 'float' }).toBuffer({ resolveWithObject: true })
-  const f = new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4)
-  const n = info.width * info.height
-  const channels = info.channels
+  const { width, height, channels, data } = await decodeLab(p, background, resize, 1)
+  const n = width * height
   const L = new Float32Array(n)
   const a = new Float32Array(n)
   const b = new Float32Array(n)
   for (let i = 0, j = 0; i < n; i++, j += channels) {
-    L[i] = f[j]!
-    a[i] = f[j + 1]!
-    b[i] = f[j + 2]!
+    L[i] = data[j]!
+    a[i] = data[j + 1]!
+    b[i] = data[j + 2]!
   }
-  return darkenLightness({ width: info.width, height: info.height, L, a, b }, darkGamma)
+  return darkenLightness({ width, height, L, a, b }, darkGamma)
 }
 
 /** Re-map L* so that dark tones get more room (see `darkGamma`); gamma 1 leaves it as is. */
 export function darkenLightness(lab: LabImage, gamma: number): LabImage {
   if (gamma === 1) return lab
   const L = new Float32Array(lab.L.length)
-  for (let i = 0; i < L.length; i++) L[i] = 100 * Math.pow(Math.max(0, lab.L[i]!) / 100, gamma)
+  for (let i = 0; i < L.length; i++) L[i] = darkL(lab.L[i]!, gamma)
   return { ...lab, L }
+}
+
+function darkL(L: number, gamma: number): number {
+  return 100 * Math.pow(Math.max(0, L) / 100, gamma)
 }
 
 /** Prepare the reference once per image: its Lab planes and activity map, per background. */
@@ -151,94 +186,145 @@ export async function distanceTo(
 ): Promise<number> {
   let worst = 0
   for (const [i, bg] of ref.backgrounds.entries()) {
-    const lab = await toLab(candidate(), bg, ref.resize)
+    const lab = await decodeLab(candidate(), bg, ref.resize, METRIC_PARAMS.darkGamma ?? 1)
     await yieldToEventLoop()
-    worst = Math.max(worst, await labDistanceYielding(ref.views[i]!, lab, params, ref.mask))
+    const steps = distanceSteps(ref.views[i]!, lab, params, ref.mask)
+    let r = steps.next()
+    for (; !r.done; r = steps.next()) await yieldToEventLoop()
+    worst = Math.max(worst, r.value)
   }
   return worst
 }
 
-export function labDistance(ref: { lab: LabImage; activity: Float32Array }, cand: LabImage, params: MetricParams, mask?: Uint8Array): number {
-  const steps = labDistanceSteps(ref, cand, params, mask)
+export function labDistance(ref: ReferenceView, cand: LabImage, params: MetricParams, mask?: Uint8Array): number {
+  const { L, a, b } = cand
+  const data = new Float32Array(3 * L.length)
+  for (let i = 0, j = 0; i < L.length; i++, j += 3) {
+    data[j] = L[i]!
+    data[j + 1] = a[i]!
+    data[j + 2] = b[i]!
+  }
+  const steps = distanceSteps(ref, { width: cand.width, height: cand.height, channels: 3, data }, params, mask)
   for (;;) {
     const r = steps.next()
     if (r.done) return r.value
   }
 }
 
-/** The same, handing the event loop a turn between the passes (each a few tens of ms at 2.2 MP). */
-export async function labDistanceYielding(
-  ref: { lab: LabImage; activity: Float32Array },
-  cand: LabImage,
-  params: MetricParams,
-  mask?: Uint8Array,
-): Promise<number> {
-  const steps = labDistanceSteps(ref, cand, params, mask)
-  for (;;) {
-    const r = steps.next()
-    if (r.done) return r.value
-    await yieldToEventLoop()
-  }
-}
+/** Pixels handled between two turns of the event loop (a few ms). */
+const PIXELS_PER_TURN = 1 << 18
 
-function* labDistanceSteps(
-  ref: { lab: LabImage; activity: Float32Array },
-  cand: LabImage,
-  params: MetricParams,
-  mask?: Uint8Array,
-): Generator<void, number> {
+/**
+ * The distance, streamed row by row: each row's squared errors go straight into the box blurs
+ * (box-blur.ts), each blurred row straight into the scores, so no full-size temporary is made but the
+ * scores (kept on the reference view). Yields between slices of rows so that the event loop gets a turn.
+ */
+function* distanceSteps(ref: ReferenceView, cand: LabPixels, params: MetricParams, mask?: Uint8Array): Generator<void, number> {
   const { lab, activity } = ref
-  if (lab.width !== cand.width || lab.height !== cand.height) return Infinity
-  const n = lab.width * lab.height
-  const err = new Float32Array(n)
-  const w = params.chromaWeight
-  for (let i = 0; i < n; i++) {
-    const dL = lab.L[i]! - cand.L[i]!
-    const da = lab.a[i]! - cand.a[i]!
-    const db = lab.b[i]! - cand.b[i]!
-    err[i] = dL * dL + w * (da * da + db * db)
-  }
-  yield
-  const pooled = boxBlur(err, lab.width, lab.height, params.errorRadius)
-  yield
+  const { width: w, height: h } = lab
+  if (w !== cand.width || h !== cand.height) return Infinity
+  const n = w * h
+  const scores = ref.scores?.length === n ? ref.scores : new Float32Array(n)
+  ref.scores = null
   const chromaScale = params.chromaScale ?? 0
-  let colour: Float32Array | null = null
-  if (chromaScale > 0) {
-    for (let i = 0; i < n; i++) {
-      const da = lab.a[i]! - cand.a[i]!
-      const db = lab.b[i]! - cand.b[i]!
-      err[i] = da * da + db * db
-    }
-    colour = boxBlur(err, lab.width, lab.height, params.chromaRadius ?? params.errorRadius)
-    yield
-  }
   const bandWeight = params.bandWeight ?? 0
-  let band: Float32Array | null = null
-  if (bandWeight > 0) {
-    const dL = new Float32Array(n)
-    for (let i = 0; i < n; i++) dL[i] = lab.L[i]! - cand.L[i]!
-    band = boxBlur(dL, lab.width, lab.height, params.bandRadius ?? 8)
-    yield
-  }
-  let worst = 0
+  const errorRadius = params.errorRadius
+  const chromaRadius = params.chromaRadius ?? params.errorRadius
+  const bandRadius = params.bandRadius ?? 8
+  const lookahead = Math.max(0, errorRadius, chromaScale > 0 ? chromaRadius : 0, bandWeight > 0 ? bandRadius : 0) + 1
+  const errBlur = new RowBlur(w, h, errorRadius, lookahead)
+  const colourBlur = chromaScale > 0 ? new RowBlur(w, h, chromaRadius, lookahead) : null
+  const bandBlur = bandWeight > 0 ? new RowBlur(w, h, bandRadius, lookahead) : null
+  const errRow = new Float32Array(w)
+  const colourRow = new Float32Array(w)
+  const bandRow = new Float32Array(w)
+  const rowsPerTurn = Math.max(1, Math.floor(PIXELS_PER_TURN / w))
   let counted = n
-  for (let i = 0; i < n; i++) {
+  if (mask) for (let i = 0; i < n; i++) if (mask[i] === 0) counted--
+  let worst = 0
+  let put = 0
+  for (let y = 0; y < h; y++) {
+    for (const need = Math.min(h - 1, y + lookahead); put <= need; put++) {
+      differenceRow(lab, cand, put * w, params.chromaWeight, errRow, colourRow, bandBlur ? bandRow : null)
+      errBlur.put(put, errRow)
+      colourBlur?.put(put, colourRow)
+      bandBlur?.put(put, bandRow)
+    }
+    const rowWorst = scoreRow(
+      errBlur.take(y),
+      colourBlur ? colourBlur.take(y) : null,
+      bandBlur ? bandBlur.take(y) : null,
+      activity,
+      mask ?? null,
+      scores,
+      y * w,
+      params,
+    )
+    if (rowWorst > worst) worst = rowWorst
+    if ((y + 1) % rowsPerTurn === 0) yield
+  }
+  const top = params.poolTop ?? 0
+  const distance = params.scale * (top > 0 ? topQuantile(scores, worst, (top * counted) / n) : worst)
+  ref.scores = scores
+  return distance
+}
+
+/** One row of differences: the lightness term's squared error, the colour term's, and the signed dL. */
+function differenceRow(
+  lab: LabImage,
+  cand: LabPixels,
+  start: number,
+  chromaWeight: number,
+  err: Float32Array,
+  colour: Float32Array,
+  band: Float32Array | null,
+): void {
+  const { L, a: A, b: B } = lab
+  const cd = cand.data
+  const c = cand.channels
+  const w = err.length
+  // The same float64 expressions as a per-plane definition, rounded to float32 when stored.
+  for (let x = 0, i = start, j = start * c; x < w; x++, i++, j += c) {
+    const dL = L[i]! - cd[j]!
+    const da = A[i]! - cd[j + 1]!
+    const db = B[i]! - cd[j + 2]!
+    const ab = da * da + db * db
+    err[x] = dL * dL + chromaWeight * ab
+    colour[x] = ab
+  }
+  if (band) for (let x = 0, i = start, j = start * c; x < w; x++, i++, j += c) band[x] = L[i]! - cd[j]!
+}
+
+/** One row of masked scores into `scores[start..]`; returns the row's largest. */
+function scoreRow(
+  pooled: Float32Array,
+  colour: Float32Array | null,
+  band: Float32Array | null,
+  activity: Float32Array,
+  mask: Uint8Array | null,
+  scores: Float32Array,
+  start: number,
+  params: MetricParams,
+): number {
+  const { maskFloor, maskSlope } = params
+  const chromaScale = params.chromaScale ?? 0
+  const bandWeight = params.bandWeight ?? 0
+  const w = pooled.length
+  let worst = 0
+  for (let x = 0, i = start; x < w; x++, i++) {
     if (mask && mask[i] === 0) {
-      pooled[i] = 0
-      counted--
+      scores[i] = 0
       continue
     }
     // Running sums can leave a tiny negative: NaN here would also knock topQuantile off its fast path.
-    let e = Math.sqrt(Math.max(0, pooled[i]!))
-    if (band) e = Math.max(e, bandWeight * Math.abs(band[i]!))
-    if (colour) e = Math.max(e, chromaScale * Math.sqrt(Math.max(0, colour[i]!)))
-    const s = e / (params.maskFloor + params.maskSlope * activity[i]!)
-    pooled[i] = s
+    let e = Math.sqrt(Math.max(0, pooled[x]!))
+    if (band) e = Math.max(e, bandWeight * Math.abs(band[x]!))
+    if (colour) e = Math.max(e, chromaScale * Math.sqrt(Math.max(0, colour[x]!)))
+    const s = e / (maskFloor + maskSlope * activity[i]!)
+    scores[i] = s
     if (s > worst) worst = s
   }
-  yield
-  const top = params.poolTop ?? 0
-  return params.scale * (top > 0 ? topQuantile(pooled, worst, (top * counted) / n) : worst)
+  return worst
 }
 
 /** The score exceeded by a `fraction` of pixels, from a 4096-bin histogram (linear time, no sort). */
@@ -247,10 +333,27 @@ function topQuantile(scores: Float32Array, max: number, fraction: number): numbe
   const bins = 4096
   const hist = new Uint32Array(bins)
   const k = (bins - 1) / max
-  for (let i = 0; i < scores.length; i++) hist[Math.min(bins - 1, Math.floor(scores[i]! * k) | 0)]!++
   const wanted = Math.max(1, Math.floor(scores.length * fraction))
+  // The wanted share is tiny: first count only the top bins (a compare per pixel, rarely an increment).
+  // When they hold enough pixels the answer is among them and their counts are complete; else count the rest.
+  const low = bins >> 4
+  const below = (0.999 * low) / k // under any score whose bin is ≥ low: a plain compare skips the rest
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i]!
+    if (s < below) continue
+    const v = Math.floor(s * k) | 0
+    if (v >= low) hist[v < bins - 1 ? v : bins - 1]!++
+  }
   let seen = 0
-  for (let b = bins - 1; b >= 0; b--) {
+  for (let b = bins - 1; b >= low; b--) {
+    seen += hist[b]!
+    if (seen >= wanted) return (b + 0.5) / k
+  }
+  for (let i = 0; i < scores.length; i++) {
+    const v = Math.floor(scores[i]! * k) | 0
+    if (v < low) hist[v]!++
+  }
+  for (let b = low - 1; b >= 0; b--) {
     seen += hist[b]!
     if (seen >= wanted) return (b + 0.5) / k
   }
@@ -259,41 +362,7 @@ function topQuantile(scores: Float32Array, max: number, fraction: number): numbe
 
 /** Local mean absolute deviation of L* around its local mean. */
 export function activityMap(lab: LabImage, radius: number): Float32Array {
-  const mean = boxBlur(lab.L, lab.width, lab.height, radius)
-  const dev = new Float32Array(mean.length)
-  for (let i = 0; i < dev.length; i++) dev[i] = Math.abs(lab.L[i]! - mean[i]!)
+  const dev = boxBlur(lab.L, lab.width, lab.height, radius)
+  for (let i = 0; i < dev.length; i++) dev[i] = Math.abs(lab.L[i]! - dev[i]!)
   return boxBlur(dev, lab.width, lab.height, radius)
-}
-
-/** Separable box blur with running sums; edges average over the pixels that exist. */
-export function boxBlur(src: Float32Array, width: number, height: number, radius: number): Float32Array {
-  if (radius <= 0) return src.slice()
-  const tmp = new Float32Array(src.length)
-  const out = new Float32Array(src.length)
-  for (let y = 0; y < height; y++) blurLine(src, tmp, y * width, 1, width, radius)
-  for (let x = 0; x < width; x++) blurLine(tmp, out, x, width, height, radius)
-  return out
-}
-
-function blurLine(src: Float32Array, dst: Float32Array, start: number, stride: number, length: number, r: number): void {
-  let sum = 0
-  let count = 0
-  const end = Math.min(r, length - 1)
-  for (let k = 0; k <= end; k++) {
-    sum += src[start + k * stride]!
-    count++
-  }
-  for (let k = 0; k < length; k++) {
-    dst[start + k * stride] = sum / count
-    const add = k + r + 1
-    const drop = k - r
-    if (add < length) {
-      sum += src[start + add * stride]!
-      count++
-    }
-    if (drop >= 0) {
-      sum -= src[start + drop * stride]!
-      count--
-    }
-  }
 }

@@ -34,35 +34,62 @@ export function quantizeResiduals(
   const pixels = new Uint8Array(raw.length)
   const filtered = new Uint8Array((stride + 1) * height)
   const alphaChannel = hasAlpha ? channels - 1 : -1
-  const half = step / 2
+  const quantized = residualTable(step)
+  const none = new Uint8Array(stride)
   for (let y = 0; y < height; y++) {
     const row = y * stride
-    const out = y * (stride + 1)
-    filtered[out] = 4 // Paeth
-    for (let x = 0; x < stride; x++) {
-      const i = row + x
-      const a = x >= channels ? pixels[i - channels]! : 0
-      const b = y > 0 ? pixels[i - stride]! : 0
-      const c = x >= channels && y > 0 ? pixels[i - stride - channels]! : 0
-      const p = a + b - c
-      const pa = Math.abs(p - a)
-      const pb = Math.abs(p - b)
-      const pc = Math.abs(p - c)
-      const pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
-      const orig = raw[i]!
-      let value = orig
-      if (x % channels !== alphaChannel) {
-        const d = orig - pred
-        const q = d >= 0 ? Math.floor((d + half) / step) * step : -Math.floor((-d + half) / step) * step
-        value = pred + q
+    const out = y * (stride + 1) + 1
+    filtered[out - 1] = 4 // Paeth
+    // The row above; zeros above the first row, as Paeth defines it.
+    const up = y > 0 ? pixels : none
+    const upRow = y > 0 ? row - stride : 0
+    // Each channel is predicted from its own samples only, so the channels can run one after the other.
+    for (let k = 0; k < channels; k++) {
+      let a = 0 // left, reconstructed
+      let c = 0 // up-left
+      if (k === alphaChannel) {
+        for (let x = k; x < stride; x += channels) {
+          const b = up[upRow + x]!
+          const value = raw[row + x]!
+          filtered[out + x] = (value - paeth(a, b, c)) & 0xff
+          pixels[row + x] = value
+          a = value
+          c = b
+        }
+        continue
+      }
+      for (let x = k; x < stride; x += channels) {
+        const b = up[upRow + x]!
+        const pred = paeth(a, b, c)
+        let value = pred + quantized[raw[row + x]! - pred + 255]!
         if (value < 0) value = 0
         else if (value > 255) value = 255
+        filtered[out + x] = (value - pred) & 0xff
+        pixels[row + x] = value
+        a = value
+        c = b
       }
-      pixels[i] = value
-      filtered[out + 1 + x] = (value - pred) & 0xff
     }
   }
   return { pixels, filtered, width, height, channels }
+}
+
+function paeth(a: number, b: number, c: number): number {
+  const p = a + b - c
+  const pa = Math.abs(p - a)
+  const pb = Math.abs(p - b)
+  const pc = Math.abs(p - c)
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+}
+
+/** The residual `d` (−255…255, at index d + 255) rounded to the nearest multiple of `step`, halves away from 0. */
+function residualTable(step: number): Float64Array {
+  const half = step / 2
+  const table = new Float64Array(511)
+  for (let d = -255; d <= 255; d++) {
+    table[d + 255] = d >= 0 ? Math.floor((d + half) / step) * step : -Math.floor((-d + half) / step) * step
+  }
+  return table
 }
 
 export async function encodeResidualPng(img: ResidualImage): Promise<Uint8Array> {

@@ -23,13 +23,41 @@ export async function decodeRaster(p: SharpInstance): Promise<Raster> {
 
 export function dropOpaqueAlpha(r: Raster): Raster {
   const c = r.channels
-  for (let i = c - 1; i < r.data.length; i += c) if (r.data[i] !== 255) return r
-  const colour = c - 1
-  const out = new Uint8Array(r.width * r.height * colour)
-  for (let i = 0, j = 0; i < r.data.length; i += c, j += colour) {
-    for (let k = 0; k < colour; k++) out[j + k] = r.data[i + k]!
+  if (!alphaIsOpaque(r.data, c)) return r
+  const d = r.data
+  const out = new Uint8Array(r.width * r.height * (c - 1))
+  if (c === 4) {
+    for (let i = 0, j = 0; i < d.length; i += 4, j += 3) {
+      out[j] = d[i]!
+      out[j + 1] = d[i + 1]!
+      out[j + 2] = d[i + 2]!
+    }
+  } else {
+    for (let i = 0, j = 0; i < d.length; i += c, j += c - 1) for (let k = 0; k < c - 1; k++) out[j + k] = d[i + k]!
   }
-  return { data: out, width: r.width, height: r.height, channels: colour }
+  return { data: out, width: r.width, height: r.height, channels: c - 1 }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
+/** Whether every `c`-th byte (the last channel) is 255: AND-ed a row's worth at a time, no branch per pixel. */
+function alphaIsOpaque(d: Uint8Array, c: number): boolean {
+  // RGBA read as little-endian words: the alpha byte is the top byte of each.
+  if (c === 4 && LITTLE_ENDIAN && d.byteOffset % 4 === 0 && d.length % 4 === 0) {
+    const words = new Uint32Array(d.buffer, d.byteOffset, d.length / 4)
+    for (let start = 0; start < words.length; start += 4096) {
+      let all = 0xff000000
+      for (let i = start, end = Math.min(words.length, start + 4096); i < end; i++) all &= words[i]!
+      if (all >>> 0 !== 0xff000000) return false
+    }
+    return true
+  }
+  for (let start = c - 1; start < d.length; start += 4096 * c) {
+    let all = 255
+    for (let i = start, end = Math.min(d.length, start + 4096 * c); i < end; i += c) all &= d[i]!
+    if (all !== 255) return false
+  }
+  return true
 }
 
 /** A pipeline over raster pixels (grey for 1-2 channels, sRGB for 3-4). */

@@ -64,9 +64,9 @@ export function planTiles(r: Raster): TilePlan | null {
 /**
  * Cheap statistics on a 4-pixel lattice: the strongest luma and chroma steps, weighted by the share of
  * flat samples around them, and how much of a smooth gradient the cell holds (luma range with little
- * local detail: where blocks and bands show).
+ * local detail: where blocks and bands show). Exported for its test.
  */
-function cellStats(r: Raster, x0: number, y0: number): { ringing: number; bleeding: number; smooth: number } {
+export function cellStats(r: Raster, x0: number, y0: number): { ringing: number; bleeding: number; smooth: number } {
   const c = r.channels
   const colour = c >= 3
   let detail = 0
@@ -82,12 +82,14 @@ function cellStats(r: Raster, x0: number, y0: number): { ringing: number; bleedi
       const right = i + 4 * c
       const down = i + 4 * r.width * c
       const l = luma(r.data, i, colour)
-      const step = Math.abs(luma(r.data, right, colour) - l) + Math.abs(luma(r.data, down, colour) - l)
+      const lRight = luma(r.data, right, colour)
+      const lDown = luma(r.data, down, colour)
+      const step = Math.abs(lRight - l) + Math.abs(lDown - l)
       detail += step
       if (step < 2) flat++
       if (step > maxStep) maxStep = step
       if (colour) {
-        const cs = chromaStep(r.data, i, right) + chromaStep(r.data, i, down)
+        const cs = chromaStep(r.data, i, l, right, lRight) + chromaStep(r.data, i, l, down, lDown)
         if (cs > maxChroma) maxChroma = cs
       }
       if (l < min) min = l
@@ -108,9 +110,8 @@ function luma(d: Uint8Array, i: number, colour: boolean): number {
   return colour ? 0.299 * d[i]! + 0.587 * d[i + 1]! + 0.114 * d[i + 2]! : d[i]!
 }
 
-function chromaStep(d: Uint8Array, i: number, j: number): number {
-  const li = luma(d, i, true)
-  const lj = luma(d, j, true)
+/** The change of (B − luma, R − luma) between samples i and j, given their lumas. */
+function chromaStep(d: Uint8Array, i: number, li: number, j: number, lj: number): number {
   return Math.abs(d[i + 2]! - li - (d[j + 2]! - lj)) + Math.abs(d[i]! - li - (d[j]! - lj))
 }
 
