@@ -30,9 +30,18 @@ type Family = keyof (typeof DISTANCE_LIMITS)['intelligent']
  * smoothly (libimagequant's colour count jumps), so an uncalibrated point in between is a blind spot.
  * Below 50 the savings are small and the risk of visible damage high.
  */
-const JPEG_QUALITIES = { steps: [50, 60, 65, 70, 75, 80, 85, 88, 90, 92, 95], guess: 80 }
+/**
+ * `guess` is probed first; after a miss, `retry` (most photos that miss 80 pass 85 or 88, so the search
+ * ends a probe sooner than after a jump to the top), then the top; without `retry`, the top straight away.
+ */
+interface Qualities {
+  steps: number[]
+  guess: number
+  retry?: number
+}
+const JPEG_QUALITIES: Qualities = { steps: [50, 60, 65, 70, 75, 80, 85, 88, 90, 92, 95], guess: 80, retry: 88 }
 const WEBP_QUALITIES = JPEG_QUALITIES
-const PALETTE_QUALITIES = { steps: [50, 60, 70, 80, 85, 90, 95, 100], guess: 85 }
+const PALETTE_QUALITIES: Qualities = { steps: [50, 60, 70, 80, 85, 90, 95, 100], guess: 85 }
 /**
  * Some photos are hard for any re-encode (a smooth sky over a 4:2:0 JPEG): even the top quality is some
  * distance away. For JPEG/WebP the limit then becomes that floor plus this margin, instead of giving up.
@@ -122,7 +131,7 @@ export async function optimizeLossy(src: Source, params: EngineParams, signal?: 
       const jpegAt = (chroma: '4:2:0' | '4:4:4') => (q: number): EncoderSettings => ({ kind: 'jpeg', quality: q, chroma })
       const chroma = await chooseSubsampling(s)
       // Sources that need 4:4:4 are mostly saved at high quality with fine colour detail: start higher.
-      if (chroma === '4:4:4') return searchEncoder(s, 'jpeg', { ...JPEG_QUALITIES, guess: 90 }, jpegAt('4:4:4'), s.floorMargin)
+      if (chroma === '4:4:4') return searchEncoder(s, 'jpeg', { steps: JPEG_QUALITIES.steps, guess: 90 }, jpegAt('4:4:4'), s.floorMargin)
       // 4:2:0 that passes only with the floor's extra margin is worse than 4:4:4 within the plain limit.
       const subsampled = await searchProbes(s, 'jpeg', JPEG_QUALITIES, jpegAt('4:2:0'), s.floorMargin)
       if (!subsampled || subsampled.limit > s.limits.jpeg) {
@@ -227,7 +236,7 @@ async function optimizeAnimated(
 async function searchEncoder(
   s: Search,
   family: Family,
-  qualities: { steps: number[]; guess: number },
+  qualities: Qualities,
   settingsFor: (quality: number) => EncoderSettings,
   floorMargin = 0,
 ): Promise<Encoded | null> {
@@ -249,26 +258,28 @@ async function finish(
 
 /**
  * Bisection over the calibrated qualities for the lowest one within the limit, starting from a guess that
- * is right for most photos. A first miss jumps to the top quality: if even that fails the family is out
- * after two probes (or, with `floorMargin`, the limit becomes the top's distance times the margin).
+ * is right for most photos. A first miss tries `retry`, then the top quality: if even the top fails the
+ * family is out (or, with `floorMargin`, the limit becomes the top's distance times the margin).
  * Returns the smallest passing probe and the limit it passed, or null.
  */
 async function searchProbes(
   s: Search,
   family: Family,
-  qualities: { steps: number[]; guess: number },
+  qualities: Qualities,
   settingsFor: (quality: number) => EncoderSettings,
   floorMargin = 0,
 ): Promise<{ probe: Probe; limit: number } | null> {
   const steps = qualities.steps
+  const top = steps.length - 1
+  const retry = qualities.retry === undefined ? top : steps.indexOf(qualities.retry)
   let lo = 0
-  let hi = steps.length - 1
+  let hi = top
   let i = steps.indexOf(qualities.guess)
   let limit: number = s.limits[family]
   let best: Probe | null = null
   for (let probes = 1; lo <= hi && probes <= MAX_PROBES; probes++) {
     const probe = await encodeAndMeasure(s, settingsFor(steps[i]!))
-    if (probes === 2 && !best && i === steps.length - 1) {
+    if (!best && i === top) {
       limit = Math.max(limit, probe.distance * floorMargin)
       if (probe.distance > limit) return null
     }
@@ -278,7 +289,7 @@ async function searchProbes(
     } else {
       lo = i + 1
     }
-    i = probes === 1 && !best ? steps.length - 1 : (lo + hi) >> 1
+    i = best ? (lo + hi) >> 1 : probes === 1 && retry > i ? retry : top
   }
   return best ? { probe: best, limit } : null
 }

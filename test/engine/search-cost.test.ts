@@ -1,8 +1,14 @@
+import sharp from 'sharp'
 import { describe, expect, it, vi } from 'vitest'
+import * as encoder from '../../src/engine/encode.ts'
 import { optimizeImage } from '../../src/engine/index.ts'
 import * as residual from '../../src/engine/png-residual.ts'
 import { fixture, params } from './_helpers.ts'
 
+vi.mock('../../src/engine/encode.ts', async (original) => {
+  const actual = await original<typeof encoder>()
+  return { ...actual, applyEncoder: vi.fn(actual.applyEncoder) }
+})
 vi.mock('../../src/engine/png-residual.ts', async (original) => {
   const actual = await original<typeof residual>()
   return { ...actual, quantizeResiduals: vi.fn(actual.quantizeResiduals) }
@@ -24,5 +30,18 @@ describe('what the search spends', () => {
     const result = await optimizeImage(fixture('chelsea.png'), params())
     expect(result.settings).toMatch(/residual/)
     expect(quantize.mock.calls.length).toBeGreaterThan(2)
+  })
+})
+
+describe('the JPEG search', () => {
+  it('retries at 88 after a miss at 80, and ends a probe sooner than a jump to the top would', async () => {
+    const encode = vi.mocked(encoder.applyEncoder)
+    // A scanned page: text needs more than 80, and passes at 85.
+    const input = await sharp(fixture('page.png')).jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toBuffer()
+    encode.mockClear()
+    const result = await optimizeImage(input, params())
+    const probes = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'jpeg' && s.probe).map((s) => (s as { quality: number }).quality)
+    expect(result.settings).toBe(`jpeg q${probes.at(-1)} 4:2:0`)
+    expect(probes).toEqual([80, 88, 85])
   })
 })
