@@ -3,6 +3,7 @@
  * sniffs bytes or reads an extension (the plugin's filter, the CLI, the client, the server, the engine)
  * imports it from here.
  */
+import { imageSize } from 'image-size'
 
 /** The raster formats the API takes; a result keeps its input's format. */
 export const RASTER_FORMATS = ['jpeg', 'png', 'gif', 'webp'] as const
@@ -62,4 +63,19 @@ function startsWith(bytes: Uint8Array, prefix: readonly number[]): boolean {
 
 function ascii(s: string): number[] {
   return [...s].map((c) => c.charCodeAt(0))
+}
+
+/**
+ * The pixels an image declares in its header (width × height): what it costs to decode and optimize.
+ * Null when the header cannot be read. The frames of an animated GIF/WebP are not in image-size's answer,
+ * so those count as one frame; the engine's own limit (`limitInputPixels`, frames included) still refuses
+ * any that would not fit.
+ */
+export function headerPixels(bytes: Uint8Array): number | null {
+  try {
+    const { width, height } = imageSize(bytes)
+    return width > 0 && height > 0 ? width * height : null
+  } catch {
+    return null
+  }
 }

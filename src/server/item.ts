@@ -4,7 +4,7 @@ import { CONTENT_TYPES } from '../contract/formats.ts'
 import { safeDownloadName } from './naming.ts'
 import type { EngineLike, ResolvedServerOptions } from './options.ts'
 import { fetchImage, FetchImageError, type OutboundContext } from './outbound.ts'
-import { headerPixels } from './pixel-budget.ts'
+import { headerPixels } from '../contract/formats.ts'
 import type { ItemOutcome, JobInput, JobRecord, ResultItem, Store } from './store/types.ts'
 
 export interface ItemDeps {

@@ -1,20 +1,3 @@
-import { imageSize } from 'image-size'
-
-/**
- * The pixels an image declares in its header (width × height). Null when the header cannot be read:
- * such an image gets the whole budget, since its cost is unknown. The frames of an animated GIF/WebP
- * are not in image-size's answer, so those count as one frame here; the engine's own limit
- * (`limitInputPixels`, frames included) still refuses any that would not fit.
- */
-export function headerPixels(bytes: Uint8Array): number | null {
-  try {
-    const { width, height } = imageSize(bytes)
-    return width > 0 && height > 0 ? width * height : null
-  } catch {
-    return null
-  }
-}
-
 interface Waiter {
   cost: number
   grant(): void
