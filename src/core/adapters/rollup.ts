@@ -5,6 +5,7 @@
  * siblings are emitted with `this.emitFile`, and the emitted HTML and CSS are pointed at them.
  */
 import type { AssetResult, BuildSession } from '../pipeline.ts'
+import { prepareHasher } from '../rewrite/content-hash.ts'
 import { followingName, isTextFile, replaceNames } from '../rewrite/names.ts'
 import { webpRewriters } from '../rewrite/webp-references.ts'
 
@@ -57,6 +58,8 @@ export interface BundleExtras {
 /** Optimizes every wanted image asset of `bundle` in place, renames what changed, and points HTML and CSS at the siblings. */
 export async function optimizeBundle(session: BuildSession, bundle: BundleLike, context: EmitContext, extras: BundleExtras = {}): Promise<void> {
   const assets = Object.values(bundle).filter(isAsset).filter((asset) => session.wants(asset.fileName))
+  // Ready by the time the new bytes are, should their names follow them.
+  if (assets.length > 0) prepareHasher('rollup')
   const originals = new Map(assets.map((asset) => [asset.fileName, toBytes(asset.source)]))
   const results = await session.process(assets.map((asset) => ({ fileName: asset.fileName, data: originals.get(asset.fileName)! })))
   const renames = await replaceChanged(bundle, context, results, originals)

@@ -42,8 +42,20 @@ function xxh64(): Promise<IHasher> {
   return create()
 }
 
+function hasher(which: 'xxh128' | 'xxh64'): Promise<IHasher> {
+  return which === 'xxh128' ? (hasher128 ??= xxh128()) : (hasher64 ??= xxh64())
+}
+
+/**
+ * Starts making the hasher of `family` (WebAssembly compiles off the main thread), so that it is ready by
+ * the time the optimized bytes are: an adapter calls it when its build has images that may be renamed.
+ */
+export function prepareHasher(family: HashFamily): void {
+  hasher(family === 'rollup' ? 'xxh128' : 'xxh64').catch(() => {})
+}
+
 async function digest(which: 'xxh128' | 'xxh64', data: Uint8Array): Promise<Uint8Array> {
-  const h = await (which === 'xxh128' ? (hasher128 ??= xxh128()) : (hasher64 ??= xxh64()))
+  const h = await hasher(which)
   h.init()
   h.update(data)
   return new Uint8Array(h.digest('binary'))
