@@ -1,18 +1,20 @@
 import { defineConfig } from 'tsdown'
 
 export default defineConfig({
-  entry: [
-    'src/index.ts',
-    'src/client.ts',
-    'src/server.ts',
-    'src/cli.ts',
-    'src/vite.ts',
-    'src/rollup.ts',
-    'src/rolldown.ts',
-    'src/webpack.ts',
-    'src/rspack.ts',
-    'src/esbuild.ts',
-  ],
+  entry: {
+    index: 'src/index.ts',
+    client: 'src/client.ts',
+    server: 'src/server.ts',
+    cli: 'src/cli.ts',
+    vite: 'src/vite.ts',
+    rollup: 'src/rollup.ts',
+    rolldown: 'src/rolldown.ts',
+    webpack: 'src/webpack.ts',
+    rspack: 'src/rspack.ts',
+    esbuild: 'src/esbuild.ts',
+    // The engine threads' body (src/engine/threads.ts loads it by this name, next to its own chunk).
+    'engine-thread': 'src/engine/thread.ts',
+  },
   format: 'esm',
   platform: 'node',
   target: 'node20.19',

@@ -9,6 +9,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build, type PluginOption } from 'vite'
+import { isDataTextureName } from '../src/core/textures.ts'
 import type megaoptimVite from '../src/vite.ts'
 
 const [variant, outDir, cacheDir, rootArg] = process.argv.slice(2) as [string, string, string, string | undefined]
@@ -41,6 +42,8 @@ const ms = performance.now() - started
 let bytes = 0
 let imageBytes = 0
 let imageFiles = 0
+// Data textures (normal, roughness, ... maps) ship lossless with this plugin by design: counted apart.
+let textureBytes = 0
 for (const entry of await readdir(outDir, { recursive: true, withFileTypes: true })) {
   if (!entry.isFile()) continue
   const size = (await stat(join(entry.parentPath, entry.name))).size
@@ -48,10 +51,11 @@ for (const entry of await readdir(outDir, { recursive: true, withFileTypes: true
   if (IMAGE.test(entry.name)) {
     imageBytes += size
     imageFiles++
+    if (isDataTextureName(entry.name)) textureBytes += size
   }
 }
 // resourceUsage() reports kilobytes and microseconds. CPU time stays meaningful on a machine shared with
 // other work, where the wall clock does not.
 const usage = process.resourceUsage()
 const cpu = (usage.userCPUTime + usage.systemCPUTime) / 1000
-console.log(JSON.stringify({ ms, bytes, imageBytes, imageFiles, maxRss: usage.maxRSS * 1024, cpu }))
+console.log(JSON.stringify({ ms, bytes, imageBytes, textureBytes, imageFiles, maxRss: usage.maxRSS * 1024, cpu }))

@@ -21,6 +21,8 @@ export interface Timing {
   bytes: number
   /** The image files shipped (by extension). */
   imageBytes: number
+  /** The data textures among them (normal, roughness, ... maps, by name). */
+  textureBytes: number
   imageFiles: number
   /** The child's peak resident set size, in bytes (the embedded server and sharp run in it too). */
   maxRss: number
@@ -48,7 +50,7 @@ export async function timedBuild(variant: Variant, place: BuildPlace): Promise<T
   const wall = performance.now() - started
   const last = stdout.trim().split('\n').pop()!
   const parsed = JSON.parse(last) as Omit<Timing, 'wall' | 'build'> & { ms: number }
-  return { wall, build: parsed.ms, bytes: parsed.bytes, imageBytes: parsed.imageBytes, imageFiles: parsed.imageFiles, maxRss: parsed.maxRss, cpu: parsed.cpu }
+  return { wall, build: parsed.ms, bytes: parsed.bytes, imageBytes: parsed.imageBytes, textureBytes: parsed.textureBytes, imageFiles: parsed.imageFiles, maxRss: parsed.maxRss, cpu: parsed.cpu }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -59,6 +61,7 @@ export const medianOf = (runs: Timing[]): Timing => ({
   build: median(runs.map((r) => r.build)),
   bytes: runs[0]!.bytes,
   imageBytes: runs[0]!.imageBytes,
+  textureBytes: runs[0]!.textureBytes,
   imageFiles: runs[0]!.imageFiles,
   maxRss: median(runs.map((r) => r.maxRss)),
   cpu: median(runs.map((r) => r.cpu)),

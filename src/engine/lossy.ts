@@ -5,7 +5,7 @@ import { optimizeLossless } from './lossless.ts'
 import { distanceTo, makeReference, type Reference } from './metric.ts'
 import { encodeResidualPng, quantizeResiduals } from './png-residual.ts'
 import { decodeRaster, fromRaster, hasAlphaChannel, type Raster } from './raster.ts'
-import { throwIfAborted, toBytes, yieldToEventLoop, type Encoded } from './run.ts'
+import { throwIfAborted, toBytes, yieldToEventLoop, type AbortFlag, type Encoded } from './run.ts'
 import { withMetadataPolicy, type Source } from './source.ts'
 import { mosaic, planTiles, seamMask, type TilePlan } from './tiles.ts'
 import type { EngineParams } from './types.ts'
@@ -81,7 +81,7 @@ interface Search {
   params: EngineParams
   limits: (typeof DISTANCE_LIMITS)['intelligent' | 'ultra']
   floorMargin: number
-  signal: AbortSignal | undefined
+  signal: AbortFlag | undefined
   /** The decoded image; released (null) once a full-size encode no longer needs it, to bound memory. */
   raster: Raster | null
   plan: TilePlan | null
@@ -101,7 +101,7 @@ interface Search {
  * quality and residual steps, then falls back to lossless; GIF keeps its frames and tries cgif's lossy
  * inter-frame optimisation.
  */
-export async function optimizeLossy(src: Source, params: EngineParams, signal?: AbortSignal): Promise<Encoded | null> {
+export async function optimizeLossy(src: Source, params: EngineParams, signal?: AbortFlag): Promise<Encoded | null> {
   const level = params.compression === 'ultra' ? 'ultra' : 'intelligent'
   const limits = DISTANCE_LIMITS[level]
   if (src.format === 'gif' || src.animated) return optimizeAnimated(src, params, limits, signal)
@@ -164,18 +164,25 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
   const residualAllowed = !meta.isPalette && !metadataToKeep && !s.src.isCmyk && s.raster!.width * s.raster!.height <= RESIDUAL_MAX_PIXELS
   if (!s.plan) {
     const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
-    const residual = residualAllowed ? await searchResidual(s) : null
+    const residual = residualAllowed ? await searchResidual(s, palette?.probe.data.length) : null
     let best = smaller(palette?.probe ?? null, residual?.out ?? null)
     if (best && s.fromSource && best === palette?.probe) best = await encodeFull(s, paletteAt(palette.probe.quality!))
     return best ?? optimizeLossless(s.src, s.params, s.signal)
   }
   // Tiles: both families are searched on the mosaic; the one smaller there is made at full size first.
   const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
-  const residual = residualAllowed ? await searchResidual(s) : null
+  const residual = residualAllowed ? await searchResidual(s, palette?.probe.data.length) : null
   const tries: (() => Promise<Encoded | null>)[] = []
   if (palette) tries.push(() => finalize(s, 'palette', PALETTE_QUALITIES, paletteAt, palette))
   if (residual) tries.push(() => finalResidual(s, residual.step))
   if (palette && residual && residual.out.data.length < palette.probe.data.length) tries.reverse()
+  // Residuals skipped as larger than the palette are still better than lossless if the palette misses.
+  if (palette && !residual && residualAllowed) {
+    tries.push(async () => {
+      const found = await searchResidual(s)
+      return found ? finalResidual(s, found.step) : null
+    })
+  }
   for (const attempt of tries) {
     const out = await attempt()
     if (out) return out
@@ -193,7 +200,7 @@ async function optimizeAnimated(
   src: Source,
   params: EngineParams,
   limits: Search['limits'],
-  signal: AbortSignal | undefined,
+  signal: AbortFlag | undefined,
 ): Promise<Encoded | null> {
   const ref = await makeReference(() => src.pipeline(), { width: src.width, height: src.height * (src.meta.pages ?? 1) }, src.meta.hasAlpha === true)
   const candidates: EncoderSettings[] =
@@ -336,10 +343,19 @@ async function fullDistance(s: Search, candidate: Raster): Promise<number> {
   return Math.max(tiles, await distanceTo(s.fullRef!, () => fromRaster(sharp, candidate)))
 }
 
-/** Largest residual step within the limit on the probe (measured on the reconstructed pixels). */
-async function searchResidual(s: Search): Promise<{ out: Encoded; step: number } | null> {
+/**
+ * Largest residual step within the limit on the probe (measured on the reconstructed pixels). With `beat`
+ * (the palette's bytes on the same probe), the search is skipped when even the coarsest step is no smaller:
+ * finer steps only grow, so residuals cannot win. That is most screenshots and flat art, where a palette
+ * is half the size, and the metric's probes there cost more than the palette search itself.
+ */
+async function searchResidual(s: Search, beat?: number): Promise<{ out: Encoded; step: number } | null> {
   const r = s.probe
   const steps = r.channels <= 2 ? RESIDUAL_STEPS.grey : RESIDUAL_STEPS.colour
+  if (beat !== undefined) {
+    const coarsest = quantizeResiduals(r.data, r.width, r.height, r.channels, hasAlphaChannel(r), steps.at(-1)!)
+    if ((await encodeResidualPng(coarsest)).length >= beat) return null
+  }
   let lo = 0
   let hi = steps.length - 1
   let best: ReturnType<typeof quantizeResiduals> | null = null

@@ -16,7 +16,13 @@ export async function toBytes(p: SharpInstance): Promise<Encoded> {
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: pageHeight ?? info.height }
 }
 
-export function throwIfAborted(signal: AbortSignal | undefined): void {
+/**
+ * What the engine reads to know it must stop: an `AbortSignal`, or in an engine thread a flag the server
+ * sets from the other side (src/engine/thread.ts), as a thread cannot receive a signal's event mid-task.
+ */
+export type AbortFlag = Pick<AbortSignal, 'aborted'>
+
+export function throwIfAborted(signal: AbortFlag | undefined): void {
   if (signal?.aborted) throw new EngineError('ENGINE_ABORTED', 'Optimizing was cancelled; the original is kept.')
 }
 

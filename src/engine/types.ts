@@ -24,7 +24,8 @@ export interface EngineResult {
 }
 
 export interface EngineOptions {
-  signal?: AbortSignal
+  /** Read between steps; an `AbortSignal`, or an engine thread's flag (src/engine/thread.ts). */
+  signal?: Pick<AbortSignal, 'aborted'>
   /** Refuse inputs with more pixels than this (decompression bombs). */
   limitInputPixels?: number
 }

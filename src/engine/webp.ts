@@ -1,5 +1,5 @@
 import { applyEncoder } from './encode.ts'
-import { throwIfAborted, toBytes } from './run.ts'
+import { throwIfAborted, toBytes, type AbortFlag } from './run.ts'
 import { withMetadataPolicy, type Source } from './source.ts'
 import type { EngineParams } from './types.ts'
 
@@ -9,7 +9,7 @@ import type { EngineParams } from './types.ts'
  * smears colours across the sharp edges such images are made of (a 10x10 palette PNG came out at 12.5 dB
  * PSNR, which the browser test showed as a different hero background); lossless keeps them exact and small.
  */
-export async function makeWebp(src: Source, params: EngineParams, signal?: AbortSignal): Promise<Uint8Array> {
+export async function makeWebp(src: Source, params: EngineParams, signal?: AbortFlag): Promise<Uint8Array> {
   throwIfAborted(signal)
   const lossless = params.compression === 'lossless' || src.meta.isPalette === true
   const p = withMetadataPolicy(src.pipeline(), src, params, lossless)

@@ -15,6 +15,16 @@ export const INPUT_FAULT_CODES: ReadonlySet<EngineErrorCode> = new Set<EngineErr
 
 let loaded: Promise<EngineLike> | undefined
 
+/**
+ * The sharp engine on `threads` engine threads (src/engine/threads.ts): images are optimized off the main
+ * thread, while the version, format sniffing and error classes come from the module loaded here.
+ */
+export async function startEngineThreads(threads: number): Promise<EngineLike & { close(): Promise<void> }> {
+  const [engine, { createEngineThreads }] = await Promise.all([loadDefaultEngine(), import('../engine/threads.ts')])
+  const pool = createEngineThreads(threads)
+  return { ...engine, optimizeImage: pool.optimizeImage, close: pool.close }
+}
+
 /** The sharp engine, imported on first use so that merely creating a server loads no native code. */
 export function loadDefaultEngine(): Promise<EngineLike> {
   loaded ??= import('../engine/index.ts').then((engine) => ({

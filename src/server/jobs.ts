@@ -1,7 +1,6 @@
-import { loadDefaultEngine } from './engine.ts'
 import { failedItem, processItem, type ItemDeps } from './item.ts'
 import { serverLog } from './log.ts'
-import type { ResolvedServerOptions } from './options.ts'
+import type { EngineLike, ResolvedServerOptions } from './options.ts'
 import type { OutboundContext } from './outbound.ts'
 import { PixelBudget } from './pixel-budget.ts'
 import { withResultCache } from './result-cache.ts'
@@ -25,6 +24,8 @@ class JobFailedError extends Error {
 export interface JobEvents {
   /** Called once per job that reached `done` or `failed`. */
   onFinished(job: JobRecord): void
+  /** The engine images run on (the server's engine threads, or the one its options name). */
+  engine(): Promise<EngineLike>
 }
 
 /**
@@ -253,7 +254,7 @@ export class JobRunner {
         )
       } else {
         signal.throwIfAborted()
-        const engine = await (this.#options.engine ?? loadDefaultEngine())
+        const engine = await this.#events.engine()
         const deps: ItemDeps = {
           store: this.#store,
           options: this.#options,

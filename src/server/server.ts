@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.ts'
 import { publicBase, resultBody, type ServerContext } from './context.ts'
 import { lockDataDir } from './dir-lock.ts'
-import { loadDefaultEngine } from './engine.ts'
+import { loadDefaultEngine, startEngineThreads } from './engine.ts'
 import { errorEnvelope } from './envelope.ts'
 import { JobRunner } from './jobs.ts'
 import { generateApiKey } from './keys.ts'
 import { serverLog } from './log.ts'
 import { createOutboundAgent } from './net-guard.ts'
-import { resolveServerOptions, type InternalServerOptions, type ResolvedServerOptions } from './options.ts'
+import { resolveServerOptions, type EngineLike, type InternalServerOptions, type ResolvedServerOptions } from './options.ts'
 import { deliverCallback, type OutboundContext } from './outbound.ts'
 import { MemoryStore } from './store/memory.ts'
 import type { JobRecord, Store } from './store/types.ts'
@@ -56,6 +56,24 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
   let app: FastifyInstance | undefined
   let runner: JobRunner | undefined
   let agent: Agent | undefined
+  let threads: ReturnType<typeof startEngineThreads> | undefined
+  /** The engine images run on: the options' own, or this server's engine threads, one per worker. */
+  const engine = (): Promise<EngineLike> => {
+    if (options.engine) return Promise.resolve(options.engine)
+    if (!threads) {
+      const started = (threads = startEngineThreads(Math.max(1, options.workers)))
+      // sharp missing: the next image tries again, and says why.
+      started.catch(() => {
+        if (threads === started) threads = undefined
+      })
+    }
+    return threads
+  }
+  const endEngine = async (): Promise<void> => {
+    const t = threads
+    threads = undefined
+    if (t) await (await t.catch(() => undefined))?.close()
+  }
   let sweepTimer: NodeJS.Timeout | undefined
   let baseUrl: string | undefined
   let closed = false
@@ -177,6 +195,8 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
         }
       }
       if (runner) await runner.close()
+      // After the runner: every image has let go of its thread by now.
+      await endEngine()
       callbackAbort.abort()
       await Promise.allSettled([...callbacks])
       await agent?.close().catch(() => {})
@@ -197,6 +217,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
       runner = undefined
       await agent?.close().catch(() => {})
       agent = undefined
+      await endEngine()
       if (storePromise) await (await storePromise.catch(() => undefined))?.close()
       storePromise = undefined
       await unlock()
@@ -227,7 +248,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
               () => null,
             ),
     }
-    ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => deliver(ctx, outbound, job) })
+    ctx.runner = runner = new JobRunner(s, options, outbound, { onFinished: (job) => deliver(ctx, outbound, job), engine })
     if (http) {
       const host = opts.host ?? '127.0.0.1'
       try {
@@ -266,7 +287,7 @@ export function createMegaOptimServer(input: InternalServerOptions = {}): MegaOp
     sweepTimer.unref()
     // Warm the engine up now, so that the first job and /status do not wait for sharp to load; a missing
     // sharp surfaces at the first job, with its own message.
-    if (!options.engine) loadDefaultEngine().catch(() => {})
+    if (options.workers > 0) engine().catch(() => {})
     return baseUrl ?? ''
   }
 

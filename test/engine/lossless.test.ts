@@ -27,6 +27,28 @@ describe('lossless level', () => {
     }
   })
 
+  it('stores a grey image saved as RGB (a height map) as grey, with and without alpha, pixel for pixel', async () => {
+    // A noisy ramp: more than 256 levels of detail in position, so no palette can take it.
+    const width = 300
+    const height = 200
+    for (const alpha of [false, true]) {
+      const channels = alpha ? 4 : 3
+      const raw = Buffer.alloc(width * height * channels)
+      for (let i = 0; i < width * height; i++) {
+        const v = (i * 7 + ((i * 2654435761) >>> 27)) & 0xff
+        raw.fill(v, i * channels, i * channels + 3)
+        if (alpha) raw[i * channels + 3] = (i >> 3) & 0xff
+      }
+      const input = await sharp(raw, { raw: { width, height, channels } }).png({ compressionLevel: 0 }).toBuffer()
+      const result = await optimizeImage(input, lossless)
+      expect((await sharp(result.data).metadata()).channels).toBe(alpha ? 2 : 1)
+      const [a, b] = await Promise.all([rgba(input), rgba(result.data)])
+      expect(b.data.equals(a.data)).toBe(true)
+      const rgbLossless = await sharp(input).png({ compressionLevel: 9, adaptiveFiltering: true, palette: false }).toBuffer()
+      expect(result.data.length).toBeLessThan(rgbLossless.length)
+    }
+  })
+
   it('returns the input bytes themselves when nothing can be gained', async () => {
     // A PNG already written at maximum compression: re-encoding cannot beat it by construction.
     const input = await optimizeImage(fixture('page.png'), lossless).then((r) => Buffer.from(r.data))

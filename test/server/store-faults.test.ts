@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { JobRunner } from '../../src/server/jobs.ts'
+import { loadDefaultEngine } from '../../src/server/engine.ts'
 import { generateApiKey } from '../../src/server/keys.ts'
 import { createOutboundAgent } from '../../src/server/net-guard.ts'
 import { resolveServerOptions } from '../../src/server/options.ts'
@@ -39,7 +40,7 @@ async function setup(onFinished: (job: JobRecord) => void): Promise<{ store: Fau
   const options = resolveServerOptions({ workers: 1 })
   const agent = createOutboundAgent({ allowPrivateUrls: false, timeoutMs: 5000 })
   const outbound: OutboundContext = { agent, allowPrivateUrls: false, timeoutMs: 5000 }
-  const runner = new JobRunner(store, options, outbound, { onFinished })
+  const runner = new JobRunner(store, options, outbound, { onFinished, engine: loadDefaultEngine })
   const account = store.createAccount({ apiKey: generateApiKey(), name: 'T', email: 't@example.com', tokens: 10 })
   const jobId = randomUUID()
   await store.blobs.put(`uploads/${jobId}/0`, fixture('horse.png'))
