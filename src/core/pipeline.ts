@@ -7,7 +7,6 @@
  * Nothing here can lose an image: every failure path returns the original bytes with a reason.
  */
 import { existsSync } from 'node:fs'
-import PQueue from 'p-queue'
 import { MegaOptimError } from '../client/errors.ts'
 import type { ClientEvent, OptimizeOutcome, OptimizeParams } from '../client/types.ts'
 import { cacheKey, ImageCache, ownOutputKey, sha256, type CachedOutcome } from './cache.ts'
@@ -396,9 +395,10 @@ export class BuildSession {
   async #resolveMisses(misses: Miss[], tick: (label: string) => void): Promise<void> {
     const remote: Miss[] = []
     // Bounded: a big site has thousands of images, and each lookup reads a whole entry.
-    const local = new PQueue({ concurrency: LOCAL_CONCURRENCY })
-    await local.addAll(
-      misses.map((miss) => async () => {
+    await eachAtMost(
+      LOCAL_CONCURRENCY,
+      misses,
+      async (miss) => {
         // Bytes this package produced (an in-place run met again) are never sent twice, whatever the settings.
         const hit = this.#cache
           ? ((await this.#cache.get(miss.key).catch(() => null)) ?? (await this.#cache.get(ownOutputKey(miss.contentHash)).catch(() => null)))
@@ -412,7 +412,7 @@ export class BuildSession {
         } else {
           remote.push(miss)
         }
-      }),
+      },
     )
     if (remote.length === 0) return
 
@@ -675,6 +675,18 @@ export class BuildSession {
     const saved = original - optimized
     return min.unit === 'bytes' ? saved >= min.value : (saved / original) * 100 >= min.value
   }
+}
+
+/**
+ * Runs `work` on every item, at most `limit` at a time; rejects with the first failure. The client's
+ * p-queue is not needed for this, and a build whose images all come from the cache does not load it.
+ */
+async function eachAtMost<T>(limit: number, items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
 
 /** The report names the file already: drop the client's leading `name: `. */

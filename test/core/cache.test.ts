@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
-import { cacheKey, ImageCache, sha256 } from '../../src/core/cache.ts'
+import { cacheKey, ImageCache, ownOutputKey, sha256 } from '../../src/core/cache.ts'
+import { DEFAULT_IMAGE_PARAMS } from '../../src/contract/params.ts'
 import { backendIdentity } from '../../src/core/optimizer.ts'
 import { resolveOptions } from '../../src/core/options.ts'
 
@@ -37,6 +38,15 @@ describe('cacheKey', () => {
     }
     expect(cacheKey(content, options, 'embedded@1.0.1')).not.toBe(base)
     expect(cacheKey(content, options, 'hosted:megaoptim')).not.toBe(base)
+  })
+
+  it('makes the keys it always made (a changed key would turn every cached image into a miss)', () => {
+    expect(cacheKey(content, options, 'embedded@1.0.0')).toBe('903f3a57334861f89f622102f6bac3c17e8c700bdb25b30f0227be4e37a8d107')
+    expect(cacheKey(content, { svg: 'svgo4-default-keep-viewbox-ids-v1' }, 'local:svgo')).toBe('568adaeab9f6ef3b15e1d328c91dbbc6e641fe3b40287e85fc82e28a45a0db83')
+    expect(ownOutputKey(content)).toBe('6a1eb7da9fd4a52c9a154a735f3cf17a3b16a406a954c699dd220a0a75661103')
+    // The option names are sorted by code unit, which for these names is the order localeCompare gives.
+    const names = [...Object.keys(DEFAULT_IMAGE_PARAMS), 'svg', 'ownOutput']
+    expect([...names].sort()).toEqual([...names].sort((a, b) => a.localeCompare(b)))
   })
 
   it('does not depend on the order of the options', () => {

@@ -23,13 +23,26 @@ async function buildInChild(bundler: string, root: string, options: Record<strin
     cwd: root,
     maxBuffer: 16 * 1024 * 1024,
   })
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { infos: string[]; warnings: string[]; sharpLoaded: boolean; serverLoaded: boolean }
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { infos: string[]; warnings: string[]; sharpLoaded: boolean; serverLoaded: boolean; loaded: string[] }
 }
+
+/**
+ * What only a miss needs: what optimizes (the client proper, the server, the engine, sharp, svgo, p-queue),
+ * the WebP rewriters of HTML and CSS with their parsers (this build makes no WebP), and hash-wasm's entry
+ * with every algorithm in it. A warm build pays for loading each of them.
+ */
+const MISS_ONLY = [
+  /[\\/]src[\\/](client[\\/]client\.ts|server[\\/]|engine[\\/])/,
+  /[\\/]src[\\/]core[\\/]rewrite[\\/](html|css)\.ts$/,
+  /[\\/]node_modules[\\/](sharp|fastify|undici|svgo|p-queue|parse5|srcset|postcss-value-parser)[\\/]/,
+  /[\\/]node_modules[\\/]hash-wasm[\\/]dist[\\/]index\./,
+]
+const missOnly = (loaded: string[]) => loaded.filter((file) => MISS_ONLY.some((pattern) => pattern.test(file)))
 
 describe('no API key: the embedded default', () => {
   afterAll(() => cleanTmp(['embedded-', 'hosted-']))
 
-  it('starts the embedded server on a miss, announces it once, and a cached rebuild never starts it nor loads sharp', async () => {
+  it('starts the embedded server on a miss, announces it once, and a cached rebuild loads neither it, sharp, nor anything else only a miss needs', async () => {
     const root = await prepareApp('embedded')
     const options = { compression: 'lossless', cache: '.cache/megaoptim', report: 'report.json' }
     const first = await buildInChild('vite', root, options)
@@ -39,6 +52,10 @@ describe('no API key: the embedded default', () => {
     // Positive controls: the detection below does see the server and sharp when they are there.
     expect(first.sharpLoaded).toBe(true)
     expect(first.serverLoaded).toBe(true)
+    // ...and does see ES modules (p-queue, svgo) as well as CommonJS ones.
+    for (const name of ['p-queue', 'svgo', 'fastify', 'src/client/client.ts']) {
+      expect(missOnly(first.loaded).some((file) => file.split(path.sep).join('/').includes(name)), name).toBe(true)
+    }
     const cold = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
     expect(cold.backend).toBe('embedded')
     expect(cold.totals.requests).toBeGreaterThan(0)
@@ -49,6 +66,7 @@ describe('no API key: the embedded default', () => {
     expect(second.infos.some((line) => /embedded engine/.test(line))).toBe(false)
     expect(second.sharpLoaded).toBe(false)
     expect(second.serverLoaded).toBe(false)
+    expect(missOnly(second.loaded)).toEqual([])
     const warm = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
     expect(warm.totals).toMatchObject({ requests: 0, tokensUsed: 0, cacheHits: cold.totals.files, optimizedBytes: cold.totals.optimizedBytes })
   })

@@ -11,8 +11,8 @@ import type { BuildResult, OutputFile, PartialMessage, PluginBuild } from 'esbui
 import { sha256 } from '../cache.ts'
 import { BuildSession, finishCollectingFailure, type AssetResult } from '../pipeline.ts'
 import { writeFileAtomic } from '../atomic.ts'
-import { addImageSets } from '../rewrite/css.ts'
 import { followingName, isTextFile, replaceNames } from '../rewrite/names.ts'
+import { webpRewriters, type RewriterFor } from '../rewrite/webp-references.ts'
 import type { ResolvedOptions } from '../options.ts'
 import { consoleLogger, type Logger } from '../report.ts'
 import { writeBack } from './write-back.ts'
@@ -98,9 +98,16 @@ async function followingNames(results: AssetResult[], originals: ReadonlyMap<str
 }
 
 /** A text output with the renames applied and, for CSS, `image-set()` copies for the images with siblings. */
-function rewriteText(fileName: string, text: string, renames: ReadonlyMap<string, string>, siblings: ReadonlySet<string>): { text: string; count: number } {
+function rewriteText(
+  fileName: string,
+  text: string,
+  renames: ReadonlyMap<string, string>,
+  siblings: ReadonlySet<string>,
+  rewriterFor: RewriterFor | null,
+): { text: string; count: number } {
   const named = replaceNames(text, renames)
-  const sets = /\.css$/i.test(fileName) ? addImageSets(named.text, fileName, siblings) : { text: named.text, rewritten: 0 }
+  const addImageSets = /\.css$/i.test(fileName) ? rewriterFor?.(fileName) : null
+  const sets = addImageSets ? addImageSets(named.text, fileName, siblings) : { text: named.text, rewritten: 0 }
   return { text: sets.text, count: named.replaced + sets.rewritten }
 }
 
@@ -130,11 +137,12 @@ async function optimizeInMemory(
     if (result.webp && !indexByName.has(sibling)) files.push(outputFile(path.join(base, sibling), result.webp))
   }
   const siblings = siblingsOf(results, renames)
+  const rewriterFor = siblings.size > 0 ? await webpRewriters() : null
   let count = 0
   for (const [name, index] of indexByName) {
     if (!isTextFile(name)) continue
     const file = files[index]!
-    const rewritten = rewriteText(name, Buffer.from(file.contents).toString('utf8'), renames, siblings)
+    const rewritten = rewriteText(name, Buffer.from(file.contents).toString('utf8'), renames, siblings, rewriterFor)
     if (rewritten.count === 0) continue
     files[index] = outputFile(file.path, new Uint8Array(Buffer.from(rewritten.text)))
     count += rewritten.count
@@ -166,11 +174,12 @@ async function optimizeOnDisk(
     else renames.delete(from)
   }
   const siblings = siblingsOf(results, renames)
+  const rewriterFor = siblings.size > 0 ? await webpRewriters() : null
   let count = 0
   for (const name of names) {
     if (!isTextFile(name) || renames.has(name)) continue
     const file = path.join(base, name)
-    const rewritten = rewriteText(name, await readFile(file, 'utf8'), renames, siblings)
+    const rewritten = rewriteText(name, await readFile(file, 'utf8'), renames, siblings, rewriterFor)
     if (rewritten.count === 0) continue
     await writeFileAtomic(file, rewritten.text)
     count += rewritten.count

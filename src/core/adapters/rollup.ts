@@ -5,9 +5,9 @@
  * siblings are emitted with `this.emitFile`, and the emitted HTML and CSS are pointed at them.
  */
 import type { AssetResult, BuildSession } from '../pipeline.ts'
-import { addImageSets } from '../rewrite/css.ts'
-import { addWebpSources } from '../rewrite/html.ts'
+import { prepareHasher } from '../rewrite/content-hash.ts'
 import { followingName, isTextFile, replaceNames } from '../rewrite/names.ts'
+import { webpRewriters } from '../rewrite/webp-references.ts'
 
 /** The part of an output asset this adapter touches (Rollup's and Rolldown's shapes both fit). */
 export interface BundleAsset {
@@ -58,13 +58,11 @@ export interface BundleExtras {
 /** Optimizes every wanted image asset of `bundle` in place, renames what changed, and points HTML and CSS at the siblings. */
 export async function optimizeBundle(session: BuildSession, bundle: BundleLike, context: EmitContext, extras: BundleExtras = {}): Promise<void> {
   const assets = Object.values(bundle).filter(isAsset).filter((asset) => session.wants(asset.fileName))
+  // Ready by the time the new bytes are, should their names follow them.
+  if (assets.length > 0) prepareHasher('rollup')
   const originals = new Map(assets.map((asset) => [asset.fileName, toBytes(asset.source)]))
   const results = await session.process(assets.map((asset) => ({ fileName: asset.fileName, data: originals.get(asset.fileName)! })))
-  for (const result of results) {
-    const asset = bundle[result.fileName]
-    if (result.changed && isAsset(asset)) asset.source = result.data
-  }
-  const renames = await renameChanged(bundle, context, results, originals)
+  const renames = await replaceChanged(bundle, context, results, originals)
   session.renameFiles(renames)
   let rewritten = renames.size > 0 ? updateReferences(bundle, renames) : 0
 
@@ -76,12 +74,16 @@ export async function optimizeBundle(session: BuildSession, bundle: BundleLike, 
     context.emitFile({ type: 'asset', fileName: sibling, source: result.webp })
     siblings.add(fileName)
   }
-  rewritten += pointAtSiblings(bundle, siblings)
+  rewritten += await pointAtSiblings(bundle, siblings)
   session.noteReferences(rewritten, renames.size)
 }
 
-/** Re-emits each changed asset whose name holds the hash of its old bytes under the hash of its new ones. */
-async function renameChanged(
+/**
+ * Puts the new bytes of each changed asset in the bundle: in place, or, when its name holds the hash of its
+ * old bytes, re-emitted under the hash of its new ones. Returns the renames. Each asset's bytes cross into
+ * the bundler once (Rolldown copies a `source` on every set and get).
+ */
+async function replaceChanged(
   bundle: BundleLike,
   context: EmitContext,
   results: AssetResult[],
@@ -96,15 +98,22 @@ async function renameChanged(
     if (!next || next in bundle) continue
     renames.set(result.fileName, next)
   }
-  for (const [from, to] of renames) {
-    const asset = bundle[from] as BundleAsset
-    delete bundle[from]
+  for (const result of results) {
+    const asset = bundle[result.fileName]
+    if (!result.changed || !isAsset(asset)) continue
+    const to = renames.get(result.fileName)
+    if (to === undefined) {
+      asset.source = result.data
+      continue
+    }
+    const [name, originalFileName] = [asset.names?.[0], asset.originalFileNames?.[0]]
+    delete bundle[result.fileName]
     context.emitFile({
       type: 'asset',
       fileName: to,
-      source: asset.source,
-      ...(asset.names?.[0] ? { name: asset.names[0] } : {}),
-      ...(asset.originalFileNames?.[0] ? { originalFileName: asset.originalFileNames[0] } : {}),
+      source: result.data,
+      ...(name ? { name } : {}),
+      ...(originalFileName ? { originalFileName } : {}),
     })
   }
   return renames
@@ -132,12 +141,13 @@ function updateReferences(bundle: BundleLike, renames: ReadonlyMap<string, strin
 }
 
 /** Adds WebP sources to the emitted HTML and `image-set()` copies to the emitted CSS; returns how many references now offer WebP. */
-export function pointAtSiblings(bundle: BundleLike, siblings: ReadonlySet<string>): number {
+export async function pointAtSiblings(bundle: BundleLike, siblings: ReadonlySet<string>): Promise<number> {
   if (siblings.size === 0) return 0
+  const rewriterFor = await webpRewriters()
   let count = 0
   for (const item of Object.values(bundle)) {
     if (!isAsset(item)) continue
-    const rewrite = /\.html?$/i.test(item.fileName) ? addWebpSources : /\.css$/i.test(item.fileName) ? addImageSets : null
+    const rewrite = rewriterFor(item.fileName)
     if (!rewrite) continue
     const { text, rewritten } = rewrite(textOf(item), item.fileName, siblings)
     if (rewritten > 0) item.source = text

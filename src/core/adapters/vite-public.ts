@@ -41,7 +41,7 @@ export function startPublicImages(session: BuildSession, publicDir: string, bund
       await Promise.all(
         wanted.map(async (name) => {
           try {
-            return { fileName: name, data: new Uint8Array(await readFile(path.join(publicDir, name))) }
+            return { fileName: name, data: await readFile(path.join(publicDir, name)) }
           } catch {
             return null
           }
@@ -65,18 +65,18 @@ export function startPublicImages(session: BuildSession, publicDir: string, bund
 export async function finishPublicImages(session: BuildSession, run: PublicRun, outDir: string): Promise<void> {
   const ready: AssetResult[] = []
   const changed: AssetInput[] = []
-  for (const { source, result } of await run.results) {
-    let copy: Uint8Array
-    try {
-      copy = new Uint8Array(await readFile(path.join(outDir, result.fileName)))
-    } catch {
-      session.forget(result.fileName)
-      continue
-    }
-    if (Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength).equals(source)) ready.push(result)
+  // Read at once, and only a copy that differs is kept past its comparison.
+  const copies = await Promise.all(
+    (await run.results).map(async ({ source, result }) => {
+      const copy = await readFile(path.join(outDir, result.fileName)).catch(() => null)
+      return { result, copy: copy?.equals(source) ? ('same' as const) : copy }
+    }),
+  )
+  for (const { result, copy } of copies) {
+    if (copy === 'same') ready.push(result)
     else {
       session.forget(result.fileName)
-      changed.push({ fileName: result.fileName, data: copy })
+      if (copy) changed.push({ fileName: result.fileName, data: copy })
     }
   }
   await writeBack(session, outDir, ready)

@@ -11,8 +11,7 @@ import type { Compiler as RspackCompiler } from '@rspack/core'
 import { BuildSession, finishCollectingFailure } from '../pipeline.ts'
 import type { ResolvedOptions } from '../options.ts'
 import type { Logger } from '../report.ts'
-import { addImageSets } from '../rewrite/css.ts'
-import { addWebpSources } from '../rewrite/html.ts'
+import { webpRewriters } from '../rewrite/webp-references.ts'
 
 const NAME = 'unplugin-megaoptim'
 /** webpack writes `[<name>] ` before each line of its infrastructure logger: our usual prefix, said once. */
@@ -115,9 +114,10 @@ export function applyWebpackLike(rawCompiler: WebpackCompiler | RspackCompiler, 
     compilation.hooks.processAssets.tapPromise({ name: NAME, stage: Compilation.PROCESS_ASSETS_STAGE_SUMMARIZE }, async () => {
       const session = open
       if (!session || withSiblings.size === 0) return
+      const rewriterFor = await webpRewriters()
       let rewritten = 0
       for (const asset of compilation.getAssets()) {
-        const rewrite = /\.html?$/i.test(asset.name) ? addWebpSources : /\.css$/i.test(asset.name) ? addImageSets : null
+        const rewrite = rewriterFor(asset.name)
         const source = rewrite && compilation.getAsset(asset.name)?.source
         if (!rewrite || !source) continue
         const result = rewrite(source.source().toString(), asset.name, withSiblings)

@@ -11,7 +11,8 @@
  *
  * esbuild: XXH64 of the bytes, its 8 big-endian bytes in RFC 4648 base32, the first 8 characters.
  */
-import { createXXHash128, createXXHash64, type IHasher } from 'hash-wasm'
+import { createRequire } from 'node:module'
+import type { createXXHash128, createXXHash64, IHasher } from 'hash-wasm'
 
 const ALPHABETS = {
   base64: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_',
@@ -23,11 +24,38 @@ export type HashCharacters = keyof typeof ALPHABETS | 'hex' | 'base32'
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 
+/**
+ * hash-wasm's one-algorithm builds, loaded on the first rename: its main entry inlines every algorithm it
+ * has (ten times the JavaScript to parse), and a build whose images kept their bytes needs neither.
+ */
+const load = createRequire(import.meta.url)
 let hasher128: Promise<IHasher> | null = null
 let hasher64: Promise<IHasher> | null = null
 
+function xxh128(): Promise<IHasher> {
+  const { createXXHash128: create } = load('hash-wasm/dist/xxhash128.umd.min.js') as { createXXHash128: typeof createXXHash128 }
+  return create()
+}
+
+function xxh64(): Promise<IHasher> {
+  const { createXXHash64: create } = load('hash-wasm/dist/xxhash64.umd.min.js') as { createXXHash64: typeof createXXHash64 }
+  return create()
+}
+
+function hasher(which: 'xxh128' | 'xxh64'): Promise<IHasher> {
+  return which === 'xxh128' ? (hasher128 ??= xxh128()) : (hasher64 ??= xxh64())
+}
+
+/**
+ * Starts making the hasher of `family` (WebAssembly compiles off the main thread), so that it is ready by
+ * the time the optimized bytes are: an adapter calls it when its build has images that may be renamed.
+ */
+export function prepareHasher(family: HashFamily): void {
+  hasher(family === 'rollup' ? 'xxh128' : 'xxh64').catch(() => {})
+}
+
 async function digest(which: 'xxh128' | 'xxh64', data: Uint8Array): Promise<Uint8Array> {
-  const h = await (which === 'xxh128' ? (hasher128 ??= createXXHash128()) : (hasher64 ??= createXXHash64()))
+  const h = await hasher(which)
   h.init()
   h.update(data)
   return new Uint8Array(h.digest('binary'))
@@ -61,14 +89,24 @@ function encode(bytes: Uint8Array, characters: keyof typeof ALPHABETS): string {
   return alphabet[0]!.repeat(zeros === -1 ? bytes.length : zeros) + digits
 }
 
-/** The full-length hash of `data` as each bundler would write it. */
-export async function bundlerHashes(data: Uint8Array): Promise<Record<HashCharacters, string>> {
+/** Which hash each `hashCharacters` is written from: Rollup's and Rolldown's XXH3-128, esbuild's XXH64. */
+export const HASH_FAMILIES = { rollup: ['base64', 'base36', 'hex'], esbuild: ['base32'] } as const satisfies Record<string, readonly HashCharacters[]>
+
+export type HashFamily = keyof typeof HASH_FAMILIES
+
+/** The full-length hashes of `data` of one family, as its bundlers write them. */
+export async function familyHashes(data: Uint8Array, family: HashFamily): Promise<Partial<Record<HashCharacters, string>>> {
+  if (family === 'esbuild') return { base32: base32(await digest('xxh64', data)) }
   // hash-wasm gives canonical (big-endian) digests; Rollup and Rolldown encode the little-endian bytes.
   const littleEndian = (await digest('xxh128', data)).reverse()
   return {
     base64: encode(littleEndian, 'base64'),
     base36: encode(littleEndian, 'base36'),
     hex: Buffer.from(littleEndian).toString('hex'),
-    base32: base32(await digest('xxh64', data)),
   }
+}
+
+/** The full-length hash of `data` as each bundler would write it. */
+export async function bundlerHashes(data: Uint8Array): Promise<Record<HashCharacters, string>> {
+  return { ...(await familyHashes(data, 'rollup')), ...(await familyHashes(data, 'esbuild')) } as Record<HashCharacters, string>
 }

@@ -5,7 +5,7 @@
  * `assetFileNames` without `[hash]`, or a `public/` file, keeps its name.
  */
 import path from 'node:path'
-import { bundlerHashes, type HashCharacters } from './content-hash.ts'
+import { familyHashes, HASH_FAMILIES, type HashFamily } from './content-hash.ts'
 
 /** Shorter than this, a match of the hash in a name could be chance. */
 const MIN_HASH_LENGTH = 6
@@ -16,16 +16,19 @@ const MIN_HASH_LENGTH = 6
  */
 export async function followingName(fileName: string, before: Uint8Array, after: Uint8Array): Promise<string | null> {
   const base = path.posix.basename(fileName)
-  const old = await bundlerHashes(before)
-  for (const characters of Object.keys(old) as HashCharacters[]) {
-    const full = old[characters]
-    for (let length = full.length; length >= MIN_HASH_LENGTH; length--) {
-      const at = base.lastIndexOf(full.slice(0, length))
-      if (at === -1) continue
-      const next = (await bundlerHashes(after))[characters].slice(0, length)
-      if (next === full.slice(0, length)) return null
-      const renamed = base.slice(0, at) + next + base.slice(at + length)
-      return fileName.slice(0, fileName.length - base.length) + renamed
+  // One family at a time, and the new bytes hashed only in the family the name holds.
+  for (const family of Object.keys(HASH_FAMILIES) as HashFamily[]) {
+    const old = await familyHashes(before, family)
+    for (const characters of HASH_FAMILIES[family]) {
+      const full = old[characters]!
+      for (let length = full.length; length >= MIN_HASH_LENGTH; length--) {
+        const at = base.lastIndexOf(full.slice(0, length))
+        if (at === -1) continue
+        const next = (await familyHashes(after, family))[characters]!.slice(0, length)
+        if (next === full.slice(0, length)) return null
+        const renamed = base.slice(0, at) + next + base.slice(at + length)
+        return fileName.slice(0, fileName.length - base.length) + renamed
+      }
     }
   }
   return null
