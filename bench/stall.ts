@@ -14,7 +14,7 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 const work = fileURLToPath(new URL('./.tmp/stall/', import.meta.url))
-const child = fileURLToPath(new URL('./_rebuild-child.ts', import.meta.url))
+const child = fileURLToPath(new URL('./_rebuild-child.mjs', import.meta.url))
 
 await rm(work, { recursive: true, force: true })
 await mkdir(work, { recursive: true })
