@@ -1,3 +1,4 @@
+import type { Sharp as SharpInstance } from 'sharp'
 import { applyEncoder, describe, type EncoderSettings } from './encode.ts'
 import { stripJpegMetadata } from './jpeg-markers.ts'
 import { canonicalPixels, decodesTo, fitsInPalette } from './pixels.ts'
@@ -15,36 +16,35 @@ export async function optimizeLossless(src: Source, params: EngineParams, signal
 
   const sixteenBit = src.meta.depth === 'ushort'
   const reference = await canonicalPixels(src.pipeline(), sixteenBit)
-  const candidates: EncoderSettings[] = []
+  const original = (): SharpInstance => withMetadataPolicy(src.pipeline(), src, params, true)
+  // `ifNoneExact`: only worth encoding when no earlier candidate was exact.
+  const candidates: { settings: EncoderSettings; from: () => SharpInstance; name?: string; ifNoneExact?: boolean }[] = []
   // A grey image stored as RGB (height, roughness and AO maps often are) as a grey PNG: a third of the
-  // samples, so smaller and faster. Not when a profile or metadata must follow (a grey PNG cannot carry
-  // an RGB profile).
+  // samples, so smaller and faster; an exact one makes the truecolour encode pointless. Not when a
+  // profile or metadata must follow (a grey PNG cannot carry an RGB profile).
   const grey = src.format === 'png' && !sixteenBit && !params.keepExif && !src.meta.icc ? greyOf(reference) : null
   if (src.format === 'png') {
-    if (!grey) candidates.push({ kind: 'png-lossless', palette: false })
-    if (!sixteenBit && fitsInPalette(reference.data)) candidates.push({ kind: 'png-lossless', palette: true })
+    if (grey) {
+      const raw = { width: reference.width, height: reference.height, channels: grey.channels }
+      // sharp writes sRGB unless told: without b-w, one grey band would come out as RGB again.
+      const from = (): SharpInstance => src.sharp(grey.data, { raw, limitInputPixels: false }).toColourspace('b-w')
+      candidates.push({ settings: { kind: 'png-lossless', palette: false }, from, name: 'png lossless grey' })
+    }
+    candidates.push({ settings: { kind: 'png-lossless', palette: false }, from: original, ifNoneExact: grey !== null })
+    if (!sixteenBit && fitsInPalette(reference.data)) candidates.push({ settings: { kind: 'png-lossless', palette: true }, from: original })
   } else if (src.format === 'gif') {
-    candidates.push({ kind: 'gif', interFrameMaxError: 0, reuse: true, dither: 0 })
-    candidates.push({ kind: 'gif', interFrameMaxError: 0, reuse: false, dither: 0 })
+    candidates.push({ settings: { kind: 'gif', interFrameMaxError: 0, reuse: true, dither: 0 }, from: original })
+    candidates.push({ settings: { kind: 'gif', interFrameMaxError: 0, reuse: false, dither: 0 }, from: original })
   } else {
-    candidates.push({ kind: 'webp-lossless' })
+    candidates.push({ settings: { kind: 'webp-lossless' }, from: original })
   }
   let best: Encoded | null = null
   let fallback: Encoded | null = null
-  if (grey) {
-    const raw = { width: reference.width, height: reference.height, channels: grey.channels }
-    // sharp writes sRGB unless told: without b-w, one grey band would come out as RGB again.
-    const out = await toBytes(applyEncoder(src.sharp(grey.data, { raw, limitInputPixels: false }).toColourspace('b-w'), { kind: 'png-lossless', palette: false }))
-    out.settings = 'png lossless grey'
-    fallback = out
-    if (await decodesTo(src.sharp, out.data, reference, { animated: false, sixteenBit })) best = out
-    // Never expected, but a grey encode that is not exact must not cost the image its truecolour one.
-    else candidates.unshift({ kind: 'png-lossless', palette: false })
-  }
-  for (const settings of candidates) {
+  for (const { settings, from, name, ifNoneExact } of candidates) {
+    if (ifNoneExact && best) continue
     throwIfAborted(signal)
-    const out = await toBytes(applyEncoder(withMetadataPolicy(src.pipeline(), src, params, true), settings))
-    out.settings = describe(settings)
+    const out = await toBytes(applyEncoder(from(), settings))
+    out.settings = name ?? describe(settings)
     if (!fallback || out.data.length < fallback.data.length) fallback = out
     const exact = await decodesTo(src.sharp, out.data, reference, { animated: src.animated, sixteenBit })
     if (exact && (!best || out.data.length < best.data.length)) best = out

@@ -111,6 +111,8 @@ interface Search {
   decode: () => Promise<Raster>
   /** keep_exif / a kept CMYK profile: the final encode starts again from the input, which carries them. */
   fromSource: boolean
+  /** The residual family's limit for this image (tighter on a smooth one, see SMOOTH_RESIDUAL_SHARE). */
+  residualLimit: number
 }
 
 /**
@@ -134,7 +136,8 @@ export async function optimizeLossy(src: Source, params: EngineParams, signal?: 
   const probeRef = await makeReference(() => fromRaster(src.sharp, probe), probe, alpha, undefined, plan ? seamMask(plan) : undefined)
   const fullRef = plan ? await makeReference(() => fromRaster(src.sharp, raster), raster, alpha, undefined, undefined, WHOLE_CHECK_PIXELS) : null
   const fromSource = params.keepExif || (src.isCmyk && !params.cmykToRgb)
-  const s: Search = { src, params, limits, floorMargin: FLOOR_MARGIN[level], signal, raster, plan, probe, probeRef, fullRef, decode, fromSource }
+  const residual = src.format === 'png' ? residualLimit(limits.residual, fullRef ?? probeRef) : limits.residual
+  const s: Search = { src, params, limits, floorMargin: FLOOR_MARGIN[level], signal, raster, plan, probe, probeRef, fullRef, decode, fromSource, residualLimit: residual }
   switch (src.format) {
     case 'jpeg': {
       const jpegAt = (chroma: '4:2:0' | '4:4:4') => (q: number): EncoderSettings => ({ kind: 'jpeg', quality: q, chroma })
@@ -376,7 +379,6 @@ async function searchResidual(s: Search, beat?: number): Promise<{ out: Encoded;
     const coarsest = quantizeResiduals(r.data, r.width, r.height, r.channels, hasAlphaChannel(r), steps.at(-1)!)
     if ((await encodeResidualPng(coarsest)).length >= beat) return null
   }
-  const limit = residualLimit(s)
   let lo = 0
   let hi = steps.length - 1
   let best: ReturnType<typeof quantizeResiduals> | null = null
@@ -389,7 +391,7 @@ async function searchResidual(s: Search, beat?: number): Promise<{ out: Encoded;
     await yieldToEventLoop()
     const distance = await distanceTo(s.probeRef, () => fromRaster(s.src.sharp, { ...r, data: candidate.pixels }))
     await yieldToEventLoop()
-    if (distance <= limit) {
+    if (distance <= s.residualLimit) {
       best = candidate
       bestStep = step
       lo = mid + 1
@@ -408,7 +410,7 @@ async function searchResidual(s: Search, beat?: number): Promise<{ out: Encoded;
     const finerData = await encodeResidualPng(candidate)
     if (finerData.length < data.length) {
       const distance = await distanceTo(s.probeRef, () => fromRaster(s.src.sharp, { ...r, data: candidate.pixels }))
-      if (distance <= limit) {
+      if (distance <= s.residualLimit) {
         data = finerData
         bestStep = finer
       }
@@ -426,18 +428,20 @@ async function finalResidual(s: Search, step: number): Promise<Encoded | null> {
     throwIfAborted(s.signal)
     const candidate = quantizeResiduals(r.data, r.width, r.height, r.channels, hasAlphaChannel(r), steps[i]!)
     await yieldToEventLoop()
-    if ((await fullDistance(s, { ...r, data: candidate.pixels })) <= residualLimit(s)) {
+    if ((await fullDistance(s, { ...r, data: candidate.pixels })) <= s.residualLimit) {
       return { data: await encodeResidualPng(candidate), width: r.width, height: r.height, settings: `png residual step ${steps[i]}` }
     }
   }
   return null
 }
 
-/** The residual limit, tightened on a smooth image (see SMOOTH_RESIDUAL_SHARE). */
-function residualLimit(s: Search): number {
-  // The whole image when the search runs on tiles: the mosaic over-represents smooth cells on purpose.
-  const activity = (s.fullRef ?? s.probeRef).views[0]!.activity
+/**
+ * The residual limit, tightened on a smooth image (see SMOOTH_RESIDUAL_SHARE). Judged on the whole image
+ * (`whole`), not on a tile mosaic, which over-represents smooth cells on purpose.
+ */
+function residualLimit(limit: number, whole: Reference): number {
+  const activity = whole.views[0]!.activity
   let flat = 0
   for (let i = 0; i < activity.length; i++) if (activity[i]! < SMOOTH_IMAGE.activity) flat++
-  return flat >= SMOOTH_IMAGE.share * activity.length ? s.limits.residual * SMOOTH_RESIDUAL_SHARE : s.limits.residual
+  return flat >= SMOOTH_IMAGE.share * activity.length ? limit * SMOOTH_RESIDUAL_SHARE : limit
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import sharp from 'sharp'
-import type { EngineParams } from '../../src/engine/index.ts'
+import { expect } from 'vitest'
+import { EngineError, type EngineParams } from '../../src/engine/index.ts'
 
 export function fixture(name: string): Buffer {
   return readFileSync(new URL(`../fixtures/images/${name}`, import.meta.url))
@@ -19,4 +20,14 @@ export async function rgba(bytes: Uint8Array): Promise<{ data: Buffer; width: nu
     .raw()
     .toBuffer({ resolveWithObject: true })
   return { data, width: info.width, height: info.height }
+}
+
+/** The EngineError a promise rejects with (and that it does reject with one). */
+export async function failure(p: Promise<unknown>): Promise<EngineError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(EngineError)
+  return err as EngineError
 }

@@ -1,17 +1,8 @@
 import zlib from 'node:zlib'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { EngineError, optimizeImage } from '../../src/engine/index.ts'
-import { fixture, params } from './_helpers.ts'
-
-async function failure(p: Promise<unknown>): Promise<EngineError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(EngineError)
-  return err as EngineError
-}
+import { optimizeImage } from '../../src/engine/index.ts'
+import { failure, fixture, params } from './_helpers.ts'
 
 /** A valid 1x1 PNG whose header then claims `width` x `height`: the classic decompression bomb. */
 async function pngDeclaring(width: number, height: number): Promise<Buffer> {
