@@ -45,3 +45,32 @@ describe('the JPEG search', () => {
     expect(probes).toEqual([80, 88, 85])
   })
 })
+
+describe('lossless PNG', () => {
+  const greyMap = async (levels: number): Promise<Buffer> => {
+    const width = 256
+    const height = 160
+    const raw = Buffer.alloc(width * height * 3)
+    // A rough height map quantized to `levels` grey levels, stored as RGB.
+    for (let i = 0; i < width * height; i++) raw.fill(Math.floor(((((i * 2654435761) >>> 24) + (i % width)) % 256) / (256 / levels)) * Math.floor(255 / (levels - 1)), i * 3, i * 3 + 3)
+    return sharp(raw, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer()
+  }
+  const encodes = async (input: Buffer): Promise<{ settings: string; kinds: string[] }> => {
+    const encode = vi.mocked(encoder.applyEncoder)
+    encode.mockClear()
+    const result = await optimizeImage(input, params({ compression: 'lossless' }))
+    return { settings: result.settings, kinds: encode.mock.calls.map(([, s]) => (s.kind === 'png-lossless' && s.palette ? 'palette' : s.kind)) }
+  }
+
+  it('does not encode a palette beside an exact grey PNG of many levels', async () => {
+    const { settings, kinds } = await encodes(await greyMap(256))
+    expect(settings).toBe('png lossless grey')
+    expect(kinds).toEqual(['png-lossless'])
+  })
+
+  it('still tries the palette when a grey image has few enough levels to pack below 8 bits', async () => {
+    const { settings, kinds } = await encodes(await greyMap(4))
+    expect(kinds).toEqual(['png-lossless', 'palette'])
+    expect(settings).toBe('png lossless palette')
+  })
+})
