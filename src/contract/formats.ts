@@ -3,7 +3,8 @@
  * sniffs bytes or reads an extension (the plugin's filter, the CLI, the client, the server, the engine)
  * imports it from here.
  */
-import { imageSize } from 'image-size'
+import { createRequire } from 'node:module'
+import type { imageSize as ImageSize } from 'image-size'
 
 /** The raster formats the API takes; a result keeps its input's format. */
 export const RASTER_FORMATS = ['jpeg', 'png', 'gif', 'webp'] as const
@@ -66,6 +67,16 @@ function ascii(s: string): number[] {
 }
 
 /**
+ * image-size, loaded on the first call: only an image sent to the engine needs its header read, and
+ * loading every format's parser is about 15 ms of a warm build, which sends none.
+ */
+const load = createRequire(import.meta.url)
+let imageSize: typeof ImageSize | null = null
+function imageSizeOf(): typeof ImageSize {
+  return (imageSize ??= (load('image-size') as { imageSize: typeof ImageSize }).imageSize)
+}
+
+/**
  * The pixels an image declares in its header (width × height): what it costs to decode and optimize.
  * Null when the header cannot be read. The frames of an animated GIF/WebP are not in image-size's answer,
  * so those count as one frame; the engine's own limit (`limitInputPixels`, frames included) still refuses
@@ -73,7 +84,7 @@ function ascii(s: string): number[] {
  */
 export function headerPixels(bytes: Uint8Array): number | null {
   try {
-    const { width, height } = imageSize(bytes)
+    const { width, height } = imageSizeOf()(bytes)
     return width > 0 && height > 0 ? width * height : null
   } catch {
     return null
