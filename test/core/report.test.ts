@@ -21,6 +21,13 @@ describe('report', () => {
     row('e/photo.jpg', 3_000, 3_000, { error: 'POST /optimize was refused: not enough tokens' }),
   ]
 
+  it('sorts by name ignoring case, then by code unit, whatever the locale', () => {
+    const names = ['b/Hero.png', 'a/icon.svg', 'B/hero.png', 'a_b.png', 'a-b.png', 'A/icon.svg']
+    const report = summarize('embedded', names.map((name) => row(name, 1, 1)), { requests: 0, tokensUsed: 0, tokensLeft: null })
+    // ICU's collation (localeCompare) gives a_b, a-b, a/icon, A/icon, b/Hero, B/hero.
+    expect(report.files.map((f) => f.file)).toEqual(['a-b.png', 'A/icon.svg', 'a/icon.svg', 'a_b.png', 'B/hero.png', 'b/Hero.png'])
+  })
+
   it('adds up the totals and sorts the files', () => {
     const report = summarize('embedded', files, { requests: 3, tokensUsed: 1, tokensLeft: -1 })
     expect(report.files.map((f) => f.file)).toEqual(['a/icon.svg', 'b/hero.png', 'c/broken.jpg', 'd/logo.png', 'e/photo.jpg'])

@@ -23,18 +23,19 @@ async function buildInChild(bundler: string, root: string, options: Record<strin
     cwd: root,
     maxBuffer: 16 * 1024 * 1024,
   })
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { infos: string[]; warnings: string[]; sharpLoaded: boolean; serverLoaded: boolean; loaded: string[] }
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { infos: string[]; warnings: string[]; sharpLoaded: boolean; serverLoaded: boolean; loaded: string[]; collations: number }
 }
 
 /**
  * What only a miss needs: what optimizes (the client proper, the server, the engine, sharp, svgo, p-queue),
- * the WebP rewriters of HTML and CSS with their parsers (this build makes no WebP), and hash-wasm's entry
- * with every algorithm in it. A warm build pays for loading each of them.
+ * the WebP rewriters of HTML and CSS with their parsers (this build makes no WebP), hash-wasm's entry
+ * with every algorithm in it, and image-size (the pixels of an image sent, to order the misses). A warm
+ * build pays for loading each of them.
  */
 const MISS_ONLY = [
   /[\\/]src[\\/](client[\\/]client\.ts|server[\\/]|engine[\\/])/,
   /[\\/]src[\\/]core[\\/]rewrite[\\/](html|css)\.ts$/,
-  /[\\/]node_modules[\\/](sharp|fastify|undici|svgo|p-queue|parse5|srcset|postcss-value-parser)[\\/]/,
+  /[\\/]node_modules[\\/](sharp|fastify|undici|svgo|p-queue|parse5|srcset|postcss-value-parser|image-size)[\\/]/,
   /[\\/]node_modules[\\/]hash-wasm[\\/]dist[\\/]index\./,
 ]
 const missOnly = (loaded: string[]) => loaded.filter((file) => MISS_ONLY.some((pattern) => pattern.test(file)))
@@ -53,7 +54,7 @@ describe('no API key: the embedded default', () => {
     expect(first.sharpLoaded).toBe(true)
     expect(first.serverLoaded).toBe(true)
     // ...and does see ES modules (p-queue, svgo) as well as CommonJS ones.
-    for (const name of ['p-queue', 'svgo', 'fastify', 'src/client/client.ts']) {
+    for (const name of ['p-queue', 'svgo', 'fastify', 'image-size', 'src/client/client.ts']) {
       expect(missOnly(first.loaded).some((file) => file.split(path.sep).join('/').includes(name)), name).toBe(true)
     }
     const cold = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
@@ -67,6 +68,8 @@ describe('no API key: the embedded default', () => {
     expect(second.sharpLoaded).toBe(false)
     expect(second.serverLoaded).toBe(false)
     expect(missOnly(second.loaded)).toEqual([])
+    // Nor does it start ICU's collator (the report's order is by code unit).
+    expect(second.collations).toBe(0)
     const warm = JSON.parse(await readFile(path.join(root, 'report.json'), 'utf8')) as ReportJson
     expect(warm.totals).toMatchObject({ requests: 0, tokensUsed: 0, cacheHits: cold.totals.files, optimizedBytes: cold.totals.optimizedBytes })
   })
