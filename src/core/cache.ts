@@ -26,8 +26,11 @@ const TOUCH_AFTER_MS = 24 * 60 * 60 * 1000
 const STALE_TEMP_MS = 60 * 60 * 1000
 
 export type CachedOutcome =
-  /** Smaller bytes (and maybe a WebP) to ship instead of the original. */
-  | { outcome: 'optimized'; data: Uint8Array; webp: Uint8Array | null }
+  /**
+   * Smaller bytes (and maybe a WebP) to ship instead of the original; `sha256` of `data` when known (always
+   * on a read: the entry's header holds it; the one written is computed from `data` whatever this says).
+   */
+  | { outcome: 'optimized'; data: Uint8Array; webp: Uint8Array | null; sha256?: string }
   /** Nothing worth gaining: ship the original, never ask again. */
   | { outcome: 'no-gain'; webp: Uint8Array | null; reason?: string }
   /** The image itself cannot be processed (e.g. truncated): ship the original, never ask again. */
@@ -242,7 +245,7 @@ function decode(raw: Buffer, key: string): CachedOutcome | null {
   const webpBytes = header.webpSize ? view(webp) : null
   switch (header.outcome) {
     case 'optimized':
-      return header.dataSize > 0 ? { outcome: 'optimized', data: view(data), webp: webpBytes } : null
+      return header.dataSize > 0 ? { outcome: 'optimized', data: view(data), webp: webpBytes, sha256: header.dataSha256! } : null
     case 'no-gain':
       return typeof header.reason === 'string' ? { outcome: 'no-gain', webp: webpBytes, reason: header.reason } : { outcome: 'no-gain', webp: webpBytes }
     case 'unprocessable':

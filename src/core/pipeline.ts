@@ -30,6 +30,8 @@ import {
   type ReferenceCounts,
 } from './report.ts'
 import { optimizeSvg, SVG_PRESET_ID } from './svg.ts'
+import { DigestMemo } from './rewrite/content-hash.ts'
+import type { KnownDigests } from './rewrite/names.ts'
 import { createTextureMatcher } from './textures.ts'
 import { truncationReason } from './integrity.ts'
 import { ApiWait } from './api-wait.ts'
@@ -50,6 +52,8 @@ export interface AssetResult {
   /** A `.webp` sibling to emit as `${fileName}.webp`, or null. */
   webp: Uint8Array | null
   report: FileReport
+  /** SHA-256 of the input's bytes and of `data` (null when not known): what digests are remembered by. */
+  sha256: { before: string; after: string | null }
 }
 
 /** Cache lookups and svgo runs at once. */
@@ -61,6 +65,8 @@ const PRUNE_INTERVAL_MS = 24 * 60 * 60 * 1000
 const ENGINE_NOTE = 'embedded-engine'
 /** The cache note that remembers each backend's last reported token balance. */
 const BALANCE_NOTE = 'token-balance'
+/** The cache note that remembers the digests that names hold (see rewrite/content-hash.ts). */
+const DIGEST_NOTE = 'name-digests'
 
 interface Miss {
   key: string
@@ -159,6 +165,8 @@ export class BuildSession {
   #finished = false
   /** Issue 10: references the adapter rewrote and names it changed (see noteReferences). */
   readonly #references: ReferenceCounts = { rewritten: 0, renamed: 0 }
+  /** Digests of the bytes of images and results, read from the cache on the first rename. */
+  #digests: Promise<DigestMemo> | null = null
 
   constructor(options: ResolvedOptions, sessionOptions: SessionOptions = {}) {
     this.options = options
@@ -237,7 +245,7 @@ export class BuildSession {
     const results: AssetResult[] = []
     for (const job of jobs) {
       const outcome = await shared.get(job.key)!
-      const result = this.#toResult(job.asset, outcome)
+      const result = this.#toResult(job.asset, job.contentHash, outcome)
       this.#files.push(result.report)
       results.push(result)
     }
@@ -276,6 +284,17 @@ export class BuildSession {
       const to = renamed.get(file.file)
       if (to !== undefined) file.file = normalizeFileName(to)
     }
+  }
+
+  /**
+   * What `followingName` needs to take the digests of a result's old and new bytes from an earlier build
+   * (a warm build renames its images without hashing them), and to note the ones it makes.
+   */
+  async knownDigests(result: AssetResult): Promise<KnownDigests | undefined> {
+    const { before, after } = result.sha256
+    if (after === null) return undefined
+    this.#digests ??= (async () => new DigestMemo((await this.#cache?.readNote(DIGEST_NOTE)) ?? {}))()
+    return { memo: await this.#digests, before, after }
   }
 
   /** Counts references an adapter rewrote (HTML, CSS, JS, manifests) and assets it renamed, for the summary. */
@@ -320,6 +339,8 @@ export class BuildSession {
         this.#logger.warn(`could not write the report to ${this.options.report}: ${message(error)}`)
       }
     }
+    const digests = await this.#digests
+    if (this.#cache && digests?.added) await this.#cache.writeNote(DIGEST_NOTE, digests.toJSON()).catch(() => {})
     if (this.#cache && this.options.cacheMaxAge !== false) {
       await this.#cache.pruneAtMostEvery(PRUNE_INTERVAL_MS, this.options.cacheMaxAge).catch(() => 0)
     }
@@ -540,8 +561,7 @@ export class BuildSession {
     let result: CachedOutcome
     try {
       const data = await optimizeSvg(asset.data)
-      result = data ? { outcome: 'optimized', data, webp: null } : { outcome: 'no-gain', webp: null }
-      if (data) await this.#rememberOwnOutput(data, null)
+      result = data ? { outcome: 'optimized', data, webp: null, sha256: await this.#rememberOwnOutput(data, null) } : { outcome: 'no-gain', webp: null }
     } catch (error) {
       // svgo's parse errors quote the markup around the problem: keep the report readable.
       result = { outcome: 'unprocessable', reason: `svgo could not parse it: ${message(error).split('\n')[0]!.slice(0, 200)}` }
@@ -560,8 +580,9 @@ export class BuildSession {
       const broken = truncationReason(kindFromName(normalizeFileName(asset.fileName))!, outcome.data)
       if (broken) return { result: { outcome: 'failed', reason: `the optimized result was unusable (${broken})` }, cached: false, fresh: false }
       const smaller = outcome.data.byteLength > 0 && outcome.data.byteLength < asset.data.byteLength
-      result = smaller ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp } : { outcome: 'no-gain', webp: outcome.webp }
-      if (smaller) await this.#rememberOwnOutput(outcome.data, outcome.webp)
+      result = smaller
+        ? { outcome: 'optimized', data: outcome.data, webp: outcome.webp, sha256: await this.#rememberOwnOutput(outcome.data, outcome.webp) }
+        : { outcome: 'no-gain', webp: outcome.webp }
     } else if (outcome.status === 'no-gain') {
       // A compatible server may say why (`reason`); the hosted API never does.
       const reason = (outcome as { reason?: unknown }).reason
@@ -588,9 +609,11 @@ export class BuildSession {
    * Marks bytes this package produced, under a key of their content alone: met again (an in-place CLI
    * run, an optimized image copied back into the sources), they are kept as they are, never re-encoded.
    */
-  async #rememberOwnOutput(data: Uint8Array, webp: Uint8Array | null): Promise<void> {
-    await this.#remember(ownOutputKey(sha256(data)), webp ? { outcome: 'no-gain', webp, reason: OWN_OUTPUT_NOTE } : { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
+  async #rememberOwnOutput(data: Uint8Array, webp: Uint8Array | null): Promise<string> {
+    const dataSha256 = sha256(data)
+    await this.#remember(ownOutputKey(dataSha256), webp ? { outcome: 'no-gain', webp, reason: OWN_OUTPUT_NOTE } : { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
     if (webp) await this.#remember(ownOutputKey(sha256(webp)), { outcome: 'no-gain', webp: null, reason: OWN_OUTPUT_NOTE })
+    return dataSha256
   }
 
   /** What is sent for this file: data textures go lossless unless the user said otherwise. */
@@ -635,7 +658,7 @@ export class BuildSession {
     else this.#logger.info(line)
   }
 
-  #toResult(asset: AssetInput, shared: Shared): AssetResult {
+  #toResult(asset: AssetInput, contentHash: string, shared: Shared): AssetResult {
     const originalSize = asset.data.byteLength
     const file = normalizeFileName(asset.fileName)
     // A WebP image gets no `.webp.webp` sibling.
@@ -648,6 +671,7 @@ export class BuildSession {
         changed: false,
         webp: sibling,
         report: { file, originalSize, optimizedSize: originalSize, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error, note },
+        sha256: { before: contentHash, after: contentHash },
       }
     }
     const r = shared.result
@@ -667,6 +691,7 @@ export class BuildSession {
       changed: true,
       webp: sibling,
       report: { file, originalSize, optimizedSize: r.data.byteLength, cached: shared.cached, webpSize: sibling?.byteLength ?? null, error: null, note: null },
+      sha256: { before: contentHash, after: r.sha256 ?? null },
     }
   }
 

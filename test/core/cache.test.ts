@@ -72,7 +72,7 @@ describe('ImageCache', () => {
     const cache = new ImageCache(dir)
     expect(await cache.get(key)).toBeNull()
     await cache.set(key, { outcome: 'optimized', data: bytes('small'), webp: bytes('webp!') })
-    expect(await cache.get(key)).toEqual({ outcome: 'optimized', data: bytes('small'), webp: bytes('webp!') })
+    expect(await cache.get(key)).toEqual({ outcome: 'optimized', data: bytes('small'), webp: bytes('webp!'), sha256: sha256(bytes('small')) })
 
     const noGain = cacheKey(sha256('x'), options, 'e')
     await cache.set(noGain, { outcome: 'no-gain', webp: null })
@@ -117,7 +117,7 @@ describe('ImageCache', () => {
       ...Array.from({ length: 8 }, () => cache.set(key, { outcome: 'optimized', data: big, webp: null })),
       ...Array.from({ length: 8 }, async () => {
         const got = await cache.get(key)
-        if (got) expect(got).toEqual({ outcome: 'optimized', data: big, webp: null })
+        if (got) expect(got).toEqual({ outcome: 'optimized', data: big, webp: null, sha256: sha256(big) })
       }),
     ])
     expect(cache.stats.corrupt).toBe(0)

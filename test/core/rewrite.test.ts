@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises'
 import { addWebpSources } from '../../src/core/rewrite/html.ts'
 import { addImageSets } from '../../src/core/rewrite/css.ts'
 import { resolveReference, webpUrl } from '../../src/core/rewrite/resolve.ts'
-import { bundlerHashes } from '../../src/core/rewrite/content-hash.ts'
+import { bundlerHashes, DigestMemo } from '../../src/core/rewrite/content-hash.ts'
+import { sha256 } from '../../src/core/cache.ts'
 import { followingName, replaceNames } from '../../src/core/rewrite/names.ts'
 import { acceptsWebp } from '../../src/core/adapters/vite-preview.ts'
 
@@ -97,6 +98,37 @@ describe('names that follow the bytes', () => {
     expect(await followingName(`${old.hex.slice(0, 12)}-hero.png`, before, after)).toBe(`${next.hex.slice(0, 12)}-hero.png`)
     expect(await followingName('img/hero.png', before, after)).toBeNull()
     expect(await followingName('assets/hero-Zz9Zz9Zz.png', before, after)).toBeNull()
+  })
+
+  it('notes the digests it makes by SHA-256, and takes them from the memo next time without hashing', async () => {
+    const before = new Uint8Array(Buffer.from('old bytes'))
+    const after = new Uint8Array(Buffer.from('new bytes'))
+    const [old, next] = [await bundlerHashes(before), await bundlerHashes(after)]
+    const name = `assets/hero-${old.base64.slice(0, 8)}.png`
+    const memo = new DigestMemo()
+    const known = { memo, before: sha256(before), after: sha256(after) }
+    expect(await followingName(name, before, after, known)).toBe(`assets/hero-${next.base64.slice(0, 8)}.png`)
+    expect(memo.added).toBe(true)
+    // Read back as the next build does (the cache's note), the digests stand for the bytes: the bytes
+    // handed over here are not even looked at.
+    const again = new DigestMemo(JSON.parse(JSON.stringify(memo)) as Record<string, unknown>)
+    const empty = new Uint8Array(0)
+    expect(await followingName(name, empty, empty, { ...known, memo: again })).toBe(`assets/hero-${next.base64.slice(0, 8)}.png`)
+    expect(again.added).toBe(false)
+  })
+
+  it('ignores memo entries that are not an algorithm, a SHA-256 and a digest of its length', () => {
+    const sha = sha256('x')
+    const memo = new DigestMemo({
+      [`xxh128:${sha}`]: '00112233445566778899aabbccddeeff',
+      [`xxh64:${sha}`]: '00112233445566778899aabbccddeeff',
+      [`md5:${sha}`]: '00112233445566778899aabbccddeeff',
+      'xxh128:short': '00112233445566778899aabbccddeeff',
+      [`xxh128:${sha256('y')}`]: 42,
+    })
+    expect(Object.keys(memo.toJSON())).toEqual([`xxh128:${sha}`])
+    expect(memo.get('xxh64', sha)).toBeNull()
+    expect(Buffer.from(memo.get('xxh128', sha)!).toString('hex')).toBe('00112233445566778899aabbccddeeff')
   })
 
   it('replaces every reference by base name, the .webp sibling with it', () => {

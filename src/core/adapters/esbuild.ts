@@ -87,11 +87,11 @@ export function setupEsbuild(build: PluginBuild, options: ResolvedOptions): void
 }
 
 /** New names for the changed images whose names hold esbuild's hash of their old bytes (see rewrite/names.ts). */
-async function followingNames(results: AssetResult[], originals: ReadonlyMap<string, Uint8Array>, taken: (name: string) => boolean): Promise<Map<string, string>> {
+async function followingNames(session: BuildSession, results: AssetResult[], originals: ReadonlyMap<string, Uint8Array>, taken: (name: string) => boolean): Promise<Map<string, string>> {
   const renames = new Map<string, string>()
   for (const result of results) {
     if (!result.changed) continue
-    const next = await followingName(result.fileName, originals.get(result.fileName)!, result.data)
+    const next = await followingName(result.fileName, originals.get(result.fileName)!, result.data, await session.knownDigests(result))
     if (next && !taken(next)) renames.set(result.fileName, next)
   }
   return renames
@@ -127,7 +127,7 @@ async function optimizeInMemory(
     .filter(([name]) => session.wants(name))
     .map(([name, index]) => ({ fileName: name, data: files[index]!.contents }))
   const results = await session.process(inputs)
-  const renames = await followingNames(results, new Map(inputs.map((i) => [i.fileName, i.data])), (name) => indexByName.has(name))
+  const renames = await followingNames(session, results, new Map(inputs.map((i) => [i.fileName, i.data])), (name) => indexByName.has(name))
   session.renameFiles(renames)
   for (const result of results) {
     const index = indexByName.get(result.fileName)!
@@ -164,7 +164,7 @@ async function optimizeOnDisk(
     })),
   )
   const results = await session.process(inputs)
-  const renames = await followingNames(results, new Map(inputs.map((i) => [i.fileName, i.data])), (name) => names.has(name))
+  const renames = await followingNames(session, results, new Map(inputs.map((i) => [i.fileName, i.data])), (name) => names.has(name))
   session.renameFiles(renames)
   // The optimized bytes go to the new name; the old file goes only once the new one is in place.
   await writeBack(session, base, results.map((r) => ({ ...r, fileName: renames.get(r.fileName) ?? r.fileName })), (name) => names.has(name))

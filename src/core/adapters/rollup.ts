@@ -5,7 +5,6 @@
  * siblings are emitted with `this.emitFile`, and the emitted HTML and CSS are pointed at them.
  */
 import type { AssetResult, BuildSession } from '../pipeline.ts'
-import { prepareHasher } from '../rewrite/content-hash.ts'
 import { followingName, isTextFile, replaceNames } from '../rewrite/names.ts'
 import { webpRewriters } from '../rewrite/webp-references.ts'
 
@@ -58,11 +57,9 @@ export interface BundleExtras {
 /** Optimizes every wanted image asset of `bundle` in place, renames what changed, and points HTML and CSS at the siblings. */
 export async function optimizeBundle(session: BuildSession, bundle: BundleLike, context: EmitContext, extras: BundleExtras = {}): Promise<void> {
   const assets = Object.values(bundle).filter(isAsset).filter((asset) => session.wants(asset.fileName))
-  // Ready by the time the new bytes are, should their names follow them.
-  if (assets.length > 0) prepareHasher('rollup')
   const originals = new Map(assets.map((asset) => [asset.fileName, toBytes(asset.source)]))
   const results = await session.process(assets.map((asset) => ({ fileName: asset.fileName, data: originals.get(asset.fileName)! })))
-  const renames = await replaceChanged(bundle, context, results, originals)
+  const renames = await replaceChanged(session, bundle, context, results, originals)
   session.renameFiles(renames)
   let rewritten = renames.size > 0 ? updateReferences(bundle, renames) : 0
 
@@ -84,6 +81,7 @@ export async function optimizeBundle(session: BuildSession, bundle: BundleLike, 
  * the bundler once (Rolldown copies a `source` on every set and get).
  */
 async function replaceChanged(
+  session: BuildSession,
   bundle: BundleLike,
   context: EmitContext,
   results: AssetResult[],
@@ -93,7 +91,7 @@ async function replaceChanged(
   for (const result of results) {
     const asset = bundle[result.fileName]
     if (!result.changed || !isAsset(asset)) continue
-    const next = await followingName(result.fileName, originals.get(result.fileName)!, result.data)
+    const next = await followingName(result.fileName, originals.get(result.fileName)!, result.data, await session.knownDigests(result))
     // Two images that came out identical under one name: the first takes it, the other keeps its own.
     if (!next || next in bundle) continue
     renames.set(result.fileName, next)

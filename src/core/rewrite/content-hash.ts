@@ -42,23 +42,74 @@ function xxh64(): Promise<IHasher> {
   return create()
 }
 
-function hasher(which: 'xxh128' | 'xxh64'): Promise<IHasher> {
+function hasher(which: Algorithm): Promise<IHasher> {
   return which === 'xxh128' ? (hasher128 ??= xxh128()) : (hasher64 ??= xxh64())
 }
 
+type Algorithm = 'xxh128' | 'xxh64'
+
+/** At most this many digests are remembered: about 110 bytes each in the cache's note. */
+const MEMO_LIMIT = 4096
+const MEMO_ID = /^(xxh128|xxh64):[0-9a-f]{64}$/
+const MEMO_DIGEST = { xxh128: /^[0-9a-f]{32}$/, xxh64: /^[0-9a-f]{16}$/ } as const
+
 /**
- * Starts making the hasher of `family` (WebAssembly compiles off the main thread), so that it is ready by
- * the time the optimized bytes are: an adapter calls it when its build has images that may be renamed.
+ * Digests already made, by algorithm and SHA-256 of the bytes (which the pipeline has for every image and
+ * every result, cached ones included): a rebuild from the cache renames its images without hashing their
+ * bytes again, and without loading hash-wasm. Kept in the cache as a note (`toJSON`); an entry that is not
+ * an algorithm, a SHA-256 and a digest of that algorithm's length is ignored.
  */
-export function prepareHasher(family: HashFamily): void {
-  hasher(family === 'rollup' ? 'xxh128' : 'xxh64').catch(() => {})
+export class DigestMemo {
+  readonly #known = new Map<string, string>()
+  #added = false
+
+  constructor(entries: Record<string, unknown> = {}) {
+    for (const [id, digest] of Object.entries(entries)) {
+      const algorithm = MEMO_ID.exec(id)?.[1] as Algorithm | undefined
+      if (algorithm && typeof digest === 'string' && MEMO_DIGEST[algorithm].test(digest)) this.#known.set(id, digest)
+    }
+  }
+
+  /** Whether a digest was made since the memo was read (worth writing back). */
+  get added(): boolean {
+    return this.#added
+  }
+
+  get(algorithm: Algorithm, sha256: string): Uint8Array | null {
+    const id = `${algorithm}:${sha256}`
+    const hex = this.#known.get(id)
+    if (hex === undefined) return null
+    // Used again: moved to the newest end, so what falls off the limit is what no recent build used.
+    this.#known.delete(id)
+    this.#known.set(id, hex)
+    return new Uint8Array(Buffer.from(hex, 'hex'))
+  }
+
+  set(algorithm: Algorithm, sha256: string, digest: Uint8Array): void {
+    this.#known.set(`${algorithm}:${sha256}`, Buffer.from(digest).toString('hex'))
+    this.#added = true
+  }
+
+  toJSON(): Record<string, string> {
+    return Object.fromEntries([...this.#known].slice(-MEMO_LIMIT))
+  }
 }
 
-async function digest(which: 'xxh128' | 'xxh64', data: Uint8Array): Promise<Uint8Array> {
+/** Bytes, with their SHA-256 and the memo to look their digests up in (and to note new ones). */
+export interface KnownBytes {
+  sha256: string
+  memo: DigestMemo
+}
+
+async function digest(which: Algorithm, data: Uint8Array, known?: KnownBytes): Promise<Uint8Array> {
+  const remembered = known?.memo.get(which, known.sha256)
+  if (remembered) return remembered
   const h = await hasher(which)
   h.init()
   h.update(data)
-  return new Uint8Array(h.digest('binary'))
+  const made = new Uint8Array(h.digest('binary'))
+  known?.memo.set(which, known.sha256, made)
+  return made
 }
 
 function base32(bytes: Uint8Array): string {
@@ -95,10 +146,10 @@ export const HASH_FAMILIES = { rollup: ['base64', 'base36', 'hex'], esbuild: ['b
 export type HashFamily = keyof typeof HASH_FAMILIES
 
 /** The full-length hashes of `data` of one family, as its bundlers write them. */
-export async function familyHashes(data: Uint8Array, family: HashFamily): Promise<Partial<Record<HashCharacters, string>>> {
-  if (family === 'esbuild') return { base32: base32(await digest('xxh64', data)) }
+export async function familyHashes(data: Uint8Array, family: HashFamily, known?: KnownBytes): Promise<Partial<Record<HashCharacters, string>>> {
+  if (family === 'esbuild') return { base32: base32(await digest('xxh64', data, known)) }
   // hash-wasm gives canonical (big-endian) digests; Rollup and Rolldown encode the little-endian bytes.
-  const littleEndian = (await digest('xxh128', data)).reverse()
+  const littleEndian = (await digest('xxh128', data, known)).reverse()
   return {
     base64: encode(littleEndian, 'base64'),
     base36: encode(littleEndian, 'base36'),
