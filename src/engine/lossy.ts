@@ -51,7 +51,11 @@ const JPEG_QUALITIES: Qualities = { steps: [50, 60, 65, 70, 75, 80, 85, 88, 90, 
 const WEBP_QUALITIES: Qualities = { steps: JPEG_QUALITIES.steps, guess: 80, retry: 88 }
 /** The power `predictNext` assumes until two probes measure it, and the least it believes (a flat curve). */
 const SCALE_POWER = { assumed: 0.5, least: 0.2 }
-const PALETTE_QUALITIES: Qualities = { steps: [50, 60, 70, 80, 85, 90, 95, 100], guess: 85 }
+/**
+ * Palette picks are bimodal (on 67 PNGs of the large app, the wide corpus and the corpus: 20 at 50, 11 at
+ * 100, 15 none): a first guess of 90 finds the same picks as 85 in 2.9 probes per image instead of 3.1.
+ */
+const PALETTE_QUALITIES: Qualities = { steps: [50, 60, 70, 80, 85, 90, 95, 100], guess: 90 }
 /**
  * Some photos are hard for any re-encode (a smooth sky over a 4:2:0 JPEG): even the top quality is some
  * distance away. For JPEG/WebP the limit then becomes that floor plus this margin, instead of giving up.
