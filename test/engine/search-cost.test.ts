@@ -2,12 +2,18 @@ import sharp from 'sharp'
 import { describe, expect, it, vi } from 'vitest'
 import * as encoder from '../../src/engine/encode.ts'
 import { optimizeImage } from '../../src/engine/index.ts'
+import { DISTANCE_LIMITS } from '../../src/engine/lossy.ts'
+import * as metric from '../../src/engine/metric.ts'
 import * as residual from '../../src/engine/png-residual.ts'
 import { fixture, params } from './_helpers.ts'
 
 vi.mock('../../src/engine/encode.ts', async (original) => {
   const actual = await original<typeof encoder>()
   return { ...actual, applyEncoder: vi.fn(actual.applyEncoder) }
+})
+vi.mock('../../src/engine/metric.ts', async (original) => {
+  const actual = await original<typeof metric>()
+  return { ...actual, distanceTo: vi.fn(actual.distanceTo) }
 })
 vi.mock('../../src/engine/png-residual.ts', async (original) => {
   const actual = await original<typeof residual>()
@@ -34,15 +40,38 @@ describe('what the search spends', () => {
 })
 
 describe('the JPEG search', () => {
-  it('retries at 88 after a miss at 80, and ends a probe sooner than a jump to the top would', async () => {
+  const probesOf = (calls: [unknown, encoder.EncoderSettings][]): number[] =>
+    calls.map(([, s]) => s).filter((s) => s.kind === 'jpeg' && s.probe).map((s) => (s as { quality: number }).quality)
+
+  it('predicts the next quality from the distances measured, and lands on the lowest passing one', async () => {
     const encode = vi.mocked(encoder.applyEncoder)
-    // A scanned page: text needs more than 80, and passes at 85.
-    const input = await sharp(fixture('page.png')).jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toBuffer()
+    const distance = vi.mocked(metric.distanceTo)
+    // rocket.jpg re-saved at q95: bisection (80, 88, 95, 90) ran out of probes at 90 and shipped 95,
+    // where 92 is the lowest quality within the limit.
+    const input = await sharp(fixture('rocket.jpg')).jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toBuffer()
+    encode.mockClear()
+    distance.mockClear()
+    const result = await optimizeImage(input, params())
+    const probes = probesOf(encode.mock.calls)
+    const distances = await Promise.all(distance.mock.results.map((r) => r.value as Promise<number>))
+    expect(distances).toHaveLength(probes.length)
+    const pick = Number(/jpeg q(\d+)/.exec(result.settings)![1])
+    expect(probes).toContain(pick)
+    expect(distances[probes.indexOf(pick)]).toBeLessThanOrEqual(DISTANCE_LIMITS.intelligent.jpeg)
+    // The step below the pick was measured, and failed: the pick is the lowest passing quality.
+    const below = probes.indexOf(90)
+    expect(pick).toBe(92)
+    expect(distances[below]).toBeGreaterThan(DISTANCE_LIMITS.intelligent.jpeg)
+  })
+
+  it('WebP (no documented quantizer scale) bisects, retrying at 88 after a miss at 80', async () => {
+    const encode = vi.mocked(encoder.applyEncoder)
+    const input = await sharp(fixture('page.png')).webp({ quality: 95 }).toBuffer()
     encode.mockClear()
     const result = await optimizeImage(input, params())
-    const probes = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'jpeg' && s.probe).map((s) => (s as { quality: number }).quality)
-    expect(result.settings).toBe(`jpeg q${probes.at(-1)} 4:2:0`)
-    expect(probes).toEqual([80, 88, 85])
+    const probes = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'webp').map((s) => (s as { quality: number }).quality)
+    expect(probes.slice(0, 2)).toEqual([80, 88])
+    expect(result.settings).toMatch(/^webp q(85|88|90|92|95)$/)
   })
 })
 
