@@ -85,6 +85,12 @@ type Shared = { result: CachedOutcome | { outcome: 'failed'; reason: string }; c
  */
 const inFlight = new Map<string, Promise<Shared>>()
 
+/**
+ * The digests memo of each cache directory, shared by the builds of this process (Vite's environments, a
+ * watch mode's rebuilds): one build's note must not drop what another noted.
+ */
+const digestMemos = new Map<string, Promise<DigestMemo>>()
+
 /** Error codes that say the image itself is the problem: worth remembering, not worth sending again. */
 const PERMANENT_ITEM_ERRORS = new Set(['MEGAOPTIM_UNSUPPORTED_INPUT'])
 
@@ -293,8 +299,14 @@ export class BuildSession {
   async knownDigests(result: AssetResult): Promise<KnownDigests | undefined> {
     const { before, after } = result.sha256
     if (after === null) return undefined
-    this.#digests ??= (async () => new DigestMemo((await this.#cache?.readNote(DIGEST_NOTE)) ?? {}))()
-    return { memo: await this.#digests, before, after }
+    const dir = this.#cache?.dir ?? ''
+    let memo = digestMemos.get(dir)
+    if (!memo) {
+      memo = (async () => new DigestMemo((await this.#cache?.readNote(DIGEST_NOTE)) ?? {}))()
+      digestMemos.set(dir, memo)
+    }
+    this.#digests = memo
+    return { memo: await memo, before, after }
   }
 
   /** Counts references an adapter rewrote (HTML, CSS, JS, manifests) and assets it renamed, for the summary. */
@@ -339,8 +351,8 @@ export class BuildSession {
         this.#logger.warn(`could not write the report to ${this.options.report}: ${message(error)}`)
       }
     }
-    const digests = await this.#digests
-    if (this.#cache && digests?.added) await this.#cache.writeNote(DIGEST_NOTE, digests.toJSON()).catch(() => {})
+    const unsaved = (await this.#digests)?.unsaved()
+    if (this.#cache && unsaved) await this.#cache.writeNote(DIGEST_NOTE, unsaved).catch(() => {})
     if (this.#cache && this.options.cacheMaxAge !== false) {
       await this.#cache.pruneAtMostEvery(PRUNE_INTERVAL_MS, this.options.cacheMaxAge).catch(() => 0)
     }

@@ -12,6 +12,9 @@ import { resolveOptions, type Options } from '../../src/core/options.ts'
 import { BuildError, BuildSession } from '../../src/core/pipeline.ts'
 import type { ReportJson } from '../../src/core/report-json.ts'
 import type { Logger } from '../../src/core/report.ts'
+import type { AssetResult } from '../../src/core/pipeline.ts'
+import { bundlerHashes } from '../../src/core/rewrite/content-hash.ts'
+import { followingName } from '../../src/core/rewrite/names.ts'
 
 const images = path.resolve('test/fixtures/app/src/images')
 const tmpRoot = path.resolve('test/.tmp')
@@ -267,6 +270,33 @@ describe('BuildSession', () => {
     expect(afterUpgrade.changed).toBe(true)
     expect(JSON.parse(await readFile(note, 'utf8'))).toMatchObject({ engine: seen.engine })
     expect((await run()).report.cached).toBe(true)
+  })
+})
+
+describe('digests for names that follow the bytes', () => {
+  it('a result carries the SHA-256 of its bytes, from the cache too, and the builds of one process note every digest either made', async () => {
+    const [first, second] = [session(), session()]
+    const [fresh] = await first.process([{ fileName: 'assets/horse.png', data: horse }])
+    const [hit] = await second.process([{ fileName: 'assets/horse.png', data: horse }])
+    expect(fresh!.changed).toBe(true)
+    expect(fresh!.sha256).toEqual({ before: sha256(horse), after: sha256(fresh!.data) })
+    expect(hit!.report.cached).toBe(true)
+    expect(hit!.sha256).toEqual(fresh!.sha256)
+    // Both builds rename (Vite's client and SSR environments do, in one process), each a different image.
+    const rename = async (build: BuildSession, result: AssetResult, original: Uint8Array) => {
+      const name = `assets/x-${(await bundlerHashes(original)).base64.slice(0, 8)}.png`
+      expect(await followingName(name, original, result.data, await build.knownDigests(result))).not.toBeNull()
+    }
+    const palette = new Uint8Array(await readFile(path.join(images, 'palette.png')))
+    const other = (await second.process([{ fileName: 'assets/palette.png', data: palette }]))[0]!
+    expect(other.changed).toBe(true)
+    await rename(first, fresh!, horse)
+    await rename(second, other, palette)
+    await first.finish()
+    await second.finish()
+    const note = JSON.parse(await readFile(path.join(dir, 'cache', 'name-digests.json'), 'utf8')) as Record<string, string>
+    const shas = [fresh!.sha256, other.sha256].flatMap(({ before, after }) => [before, after!])
+    expect(Object.keys(note).sort()).toEqual(shas.map((sha) => `xxh128:${sha}`).sort())
   })
 })
 

@@ -66,13 +66,15 @@ export class DigestMemo {
   constructor(entries: Record<string, unknown> = {}) {
     for (const [id, digest] of Object.entries(entries)) {
       const algorithm = MEMO_ID.exec(id)?.[1] as Algorithm | undefined
-      if (algorithm && typeof digest === 'string' && MEMO_DIGEST[algorithm].test(digest)) this.#known.set(id, digest)
+      if (algorithm && typeof digest === 'string' && MEMO_DIGEST[algorithm].test(digest)) this.#remember(id, digest)
     }
   }
 
-  /** Whether a digest was made since the memo was read (worth writing back). */
-  get added(): boolean {
-    return this.#added
+  /** What to write back when a digest was made since the last call (or since the memo was read), else null. */
+  unsaved(): Record<string, string> | null {
+    if (!this.#added) return null
+    this.#added = false
+    return this.toJSON()
   }
 
   get(algorithm: Algorithm, sha256: string): Uint8Array | null {
@@ -80,18 +82,24 @@ export class DigestMemo {
     const hex = this.#known.get(id)
     if (hex === undefined) return null
     // Used again: moved to the newest end, so what falls off the limit is what no recent build used.
-    this.#known.delete(id)
-    this.#known.set(id, hex)
+    this.#remember(id, hex)
     return new Uint8Array(Buffer.from(hex, 'hex'))
   }
 
   set(algorithm: Algorithm, sha256: string, digest: Uint8Array): void {
-    this.#known.set(`${algorithm}:${sha256}`, Buffer.from(digest).toString('hex'))
+    this.#remember(`${algorithm}:${sha256}`, Buffer.from(digest).toString('hex'))
     this.#added = true
   }
 
   toJSON(): Record<string, string> {
-    return Object.fromEntries([...this.#known].slice(-MEMO_LIMIT))
+    return Object.fromEntries(this.#known)
+  }
+
+  #remember(id: string, hex: string): void {
+    this.#known.delete(id)
+    this.#known.set(id, hex)
+    // The oldest goes first: what no recent build used.
+    if (this.#known.size > MEMO_LIMIT) this.#known.delete(this.#known.keys().next().value!)
   }
 }
 
