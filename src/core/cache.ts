@@ -14,7 +14,8 @@
  * header's own sums (they stay in the format, written as before).
  */
 import { createHash } from 'node:crypto'
-import { open, readdir, readFile, rm, stat, utimes } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises'
 import path from 'node:path'
 import { writeFileAtomic } from './atomic.ts'
 
@@ -98,14 +99,7 @@ export class ImageCache {
     let raw: Buffer
     let mtimeMs: number
     try {
-      // One open for both the bytes and the age (for #touch).
-      const handle = await open(file, 'r')
-      try {
-        mtimeMs = (await handle.stat()).mtimeMs
-        raw = await handle.readFile()
-      } finally {
-        await handle.close()
-      }
+      ;({ raw, mtimeMs } = readWhole(file))
     } catch {
       this.stats.misses++
       return null
@@ -196,6 +190,31 @@ export class ImageCache {
     } catch {
       // A concurrent prune may have removed it; the hit is still good.
     }
+  }
+}
+
+/**
+ * An entry's bytes and its age (for #touch), from one open, read synchronously. A warm build reads one
+ * entry per image, and a promise-based read is a FileHandle and four trips through the thread pool (open,
+ * stat, read, close), each resumed on the main thread: on the large app's 79 entries that cost about
+ * 70 ms more of the build (and more CPU) than reading each small file at once, usually from the page cache.
+ */
+function readWhole(file: string): { raw: Buffer; mtimeMs: number } {
+  const fd = openSync(file, 'r')
+  try {
+    const { size, mtimeMs } = fstatSync(fd)
+    // Not from Buffer's shared pool: the hits handed out are views of this buffer.
+    const raw = Buffer.allocUnsafeSlow(size)
+    let filled = 0
+    while (filled < size) {
+      const read = readSync(fd, raw, filled, size - filled, filled)
+      if (read === 0) break
+      filled += read
+    }
+    // Shorter than its size said: decode() finds line 2 wrong and the entry is discarded.
+    return { raw: raw.subarray(0, filled), mtimeMs }
+  } finally {
+    closeSync(fd)
   }
 }
 
