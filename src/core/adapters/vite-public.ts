@@ -5,7 +5,8 @@
  * written (`writeBundle`) the results are put on Vite's copies atomically (temp file + rename), WebP
  * siblings beside them. Their names never change, and the source files in `publicDir` are never touched.
  */
-import { readdir, readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { AssetInput, AssetResult, BuildSession } from '../pipeline.ts'
 import { writeBack } from './write-back.ts'
@@ -37,17 +38,16 @@ export function startPublicImages(session: BuildSession, publicDir: string, bund
       return []
     }
     const wanted = names.filter((name) => !bundleFiles.has(name) && session.wants(name))
-    const inputs = (
-      await Promise.all(
-        wanted.map(async (name) => {
-          try {
-            return { fileName: name, data: await readFile(path.join(publicDir, name)) }
-          } catch {
-            return null
-          }
-        }),
-      )
-    ).filter((input) => input !== null)
+    const inputs: AssetInput[] = []
+    for (const name of wanted) {
+      try {
+        // Read at once, as the cache's entries are: a promise-based read of a file this size is several
+        // thread-pool trips, each resumed on the main thread, which a warm build would wait on.
+        inputs.push({ fileName: name, data: readFileSync(path.join(publicDir, name)) })
+      } catch {
+        // Gone since it was listed: nothing to optimize.
+      }
+    }
     const sources = new Map(inputs.map((input) => [input.fileName, input.data]))
     return (await session.process(inputs)).map((result) => ({ source: sources.get(result.fileName)!, result }))
   })()
@@ -65,13 +65,16 @@ export function startPublicImages(session: BuildSession, publicDir: string, bund
 export async function finishPublicImages(session: BuildSession, run: PublicRun, outDir: string): Promise<void> {
   const ready: AssetResult[] = []
   const changed: AssetInput[] = []
-  // Read at once, and only a copy that differs is kept past its comparison.
-  const copies = await Promise.all(
-    (await run.results).map(async ({ source, result }) => {
-      const copy = await readFile(path.join(outDir, result.fileName)).catch(() => null)
-      return { result, copy: copy?.equals(source) ? ('same' as const) : copy }
-    }),
-  )
+  // Read at once (see startPublicImages), and only a copy that differs is kept past its comparison.
+  const copies = (await run.results).map(({ source, result }) => {
+    let copy: Buffer | null
+    try {
+      copy = readFileSync(path.join(outDir, result.fileName))
+    } catch {
+      copy = null
+    }
+    return { result, copy: copy?.equals(source) ? ('same' as const) : copy }
+  })
   for (const { result, copy } of copies) {
     if (copy === 'same') ready.push(result)
     else {
