@@ -14,8 +14,8 @@
  * header's own sums (they stay in the format, written as before).
  */
 import { createHash } from 'node:crypto'
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
-import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
+import { readdir, rm, stat, utimes } from 'node:fs/promises'
 import path from 'node:path'
 import { writeFileAtomic } from './atomic.ts'
 
@@ -124,7 +124,8 @@ export class ImageCache {
   /** A small JSON note kept beside the entries (e.g. the embedded engine last seen); null when absent or unreadable. */
   async readNote(name: string): Promise<Record<string, unknown> | null> {
     try {
-      const value = JSON.parse(await readFile(path.join(this.dir, `${name}.json`), 'utf8')) as unknown
+      // At once, as entries are (see readWhole): a note is a few hundred bytes.
+      const value = JSON.parse(readFileSync(path.join(this.dir, `${name}.json`), 'utf8')) as unknown
       return value && typeof value === 'object' ? (value as Record<string, unknown>) : null
     } catch {
       return null
