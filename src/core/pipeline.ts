@@ -58,6 +58,8 @@ export interface AssetResult {
 
 /** Cache lookups and svgo runs at once. */
 const LOCAL_CONCURRENCY = 16
+/** How long cache lookups may hold the event loop before giving it a turn. */
+const YIELD_EVERY_MS = 20
 /** Pruning walks the whole cache: once a day is plenty, and keeps warm rebuilds cheap. */
 const PRUNE_INTERVAL_MS = 24 * 60 * 60 * 1000
 
@@ -720,8 +722,17 @@ export class BuildSession {
  */
 async function eachAtMost<T>(limit: number, items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
   let next = 0
+  let turn = performance.now()
   const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!)
+    while (next < items.length) {
+      await work(items[next++]!)
+      // Cache entries are read synchronously: on a site with thousands of images, let the event loop (an
+      // embedded server busy with the other images, the progress timers) run between them now and then.
+      if (performance.now() - turn > YIELD_EVERY_MS) {
+        await new Promise((resolve) => setImmediate(resolve))
+        turn = performance.now()
+      }
+    }
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }
