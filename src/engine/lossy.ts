@@ -1,6 +1,6 @@
 import type { Sharp as SharpInstance } from 'sharp'
 import { simulate420 } from './chroma.ts'
-import { applyEncoder, describe, type EncoderSettings } from './encode.ts'
+import { applyEncoder, describe, paletteIsFull, type EncoderSettings } from './encode.ts'
 import { optimizeLossless } from './lossless.ts'
 import { distanceTo, makeReference, type Reference } from './metric.ts'
 import { encodeResidualPng, quantizeResiduals } from './png-residual.ts'
@@ -80,8 +80,11 @@ const SMOOTH_IMAGE = { activity: 0.25, share: 0.5 }
 /** Encodes tried per search: with a good first guess, 3-4 bisection probes land within ~3 quality points. */
 const MAX_PROBES = 4
 
-/** An encode from the search, with the quality (or residual step) that made it. */
-type Probe = Encoded & { quality?: number }
+/**
+ * An encode from the search, with the quality (or residual step) that made it. `ceiling`: every higher
+ * quality encodes exactly the same (a full palette, see `paletteIsFull`).
+ */
+type Probe = Encoded & { quality?: number; ceiling?: boolean }
 
 /**
  * How much distance 4:2:0 subsampling alone may add (src/engine/chroma.ts), as a share of the JPEG limit,
@@ -315,7 +318,8 @@ async function searchProbes(
       if (!best || probe.out.data.length < best.data.length) best = probe.out
       hi = i - 1
     } else {
-      lo = i + 1
+      // A miss at the ceiling: no higher quality can pass either (a photo in a palette).
+      lo = probe.out.ceiling ? hi + 1 : i + 1
     }
     if (lo > hi) break
     if (qualities.scale) i = predictNext(steps, lo, hi, measured, limit, qualities.scale)
@@ -353,6 +357,7 @@ async function encodeAndMeasure(s: Search, settings: EncoderSettings): Promise<{
   const out: Probe = await toBytes(applyEncoder(fromRaster(s.src.sharp, s.probe), settings.kind === 'jpeg' ? { ...settings, probe: true } : settings))
   out.settings = describe(settings)
   if ('quality' in settings) out.quality = settings.quality
+  if (settings.kind === 'png-palette') out.ceiling = paletteIsFull(out.data, settings.colours)
   const distance = await distanceTo(s.probeRef, () => s.src.sharp(out.data, { limitInputPixels: false }))
   await yieldToEventLoop()
   return { out, distance }
@@ -390,6 +395,9 @@ async function finalize(
     if (d <= found.limit) return out
     // At the floor (even the top quality is far from the source), the top quality is the answer.
     if (i === qualities.steps.length - 1 && found.limit > s.limits[family]) return out
+    // A full palette at full size: the qualities above encode the same pixels, and would miss alike.
+    const settings = settingsFor(qualities.steps[i]!)
+    if (settings.kind === 'png-palette' && paletteIsFull(out.data, settings.colours)) return null
   }
   return null
 }

@@ -39,6 +39,29 @@ describe('what the search spends', () => {
   })
 })
 
+describe('the palette search', () => {
+  it('stops at a missing probe whose palette is full: every higher quality encodes the same (a photo)', async () => {
+    const encode = vi.mocked(encoder.applyEncoder)
+    encode.mockClear()
+    const result = await optimizeImage(fixture('chelsea.png'), params())
+    const palettes = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette')
+    expect(result.settings).toMatch(/residual/)
+    expect(palettes.map((s) => (s as { quality: number }).quality)).toEqual([90])
+  })
+
+  it('reads whether a palette PNG used every colour it was allowed', async () => {
+    const raw = Buffer.alloc(64 * 64 * 3)
+    for (let i = 0; i < 64 * 64; i++) raw.fill((i % 3) * 100, i * 3, i * 3 + 3)
+    const three = await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).png({ palette: true, colours: 256, dither: 0 }).toBuffer()
+    expect(encoder.paletteIsFull(three, 3)).toBe(true)
+    expect(encoder.paletteIsFull(three, 256)).toBe(false)
+    const photo = await sharp(fixture('chelsea.png')).png({ palette: true, quality: 100, colours: 256 }).toBuffer()
+    expect(encoder.paletteIsFull(photo, 256)).toBe(true)
+    // Truecolour: no PLTE chunk.
+    expect(encoder.paletteIsFull(fixture('chelsea.png'), 256)).toBe(false)
+  })
+})
+
 describe('the JPEG search', () => {
   const probesOf = (calls: [unknown, encoder.EncoderSettings][]): number[] =>
     calls.map(([, s]) => s).filter((s) => s.kind === 'jpeg' && s.probe).map((s) => (s as { quality: number }).quality)
