@@ -37,6 +37,10 @@ export function createEngineThreads(threads: number): EngineThreads {
     )
     return pool
   }
+  // Started now, not at the first image: each thread loads sharp and the engine as it starts (~0.5 s
+  // on a 2-core machine), and the server creates its threads as it starts listening, while the first
+  // upload is still on its way. A failure (sharp missing) is reported, and retried, by the first image.
+  open().catch(() => {})
   return {
     async optimizeImage(input, params, options = {}) {
       if (closed) throw new EngineError('ENGINE_ABORTED', 'The engine was shut down; the original is kept.')
