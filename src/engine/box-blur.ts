@@ -59,6 +59,8 @@ export class RowBlur {
     const count = this.count
     const add = y + r + 1 < this.height ? ((y + r + 1) % this.slots) * w : -1
     const drop = y - r >= 0 ? ((y - r) % this.slots) * w : -1
+    // One loop per case (a row entering, leaving, both or neither) rather than one loop testing per pixel:
+    // this runs for every pixel of every metric measurement.
     if (add >= 0 && drop >= 0) {
       for (let x = 0; x < w; x++) {
         const s = sums[x]!

@@ -1,5 +1,8 @@
 import type { Sharp as SharpInstance } from 'sharp'
 
+/** The most colours a PNG palette holds. */
+export const PALETTE_COLOURS = 256
+
 /** One point in an encoder's settings space; the search walks over `quality`. */
 export type EncoderSettings =
   | { kind: 'jpeg'; quality: number; chroma: '4:2:0' | '4:4:4'; probe?: boolean }
@@ -28,7 +31,7 @@ export function applyEncoder(p: SharpInstance, s: EncoderSettings): SharpInstanc
     case 'png-lossless':
       // palette: true with quality 100 and no dither is exact only for <= 256 colours: the caller checks.
       return s.palette
-        ? p.png({ palette: true, quality: 100, colours: 256, dither: 0, effort: 10, compressionLevel: 9 })
+        ? p.png({ palette: true, quality: 100, colours: PALETTE_COLOURS, dither: 0, effort: 10, compressionLevel: 9 })
         : p.png({ compressionLevel: 9, adaptiveFiltering: true, effort: 10, palette: false })
     case 'webp':
       return p.webp({ quality: s.quality, effort: s.effort, smartSubsample: true })

@@ -1,7 +1,7 @@
 import type { Sharp as SharpInstance } from 'sharp'
-import { applyEncoder, describe, type EncoderSettings } from './encode.ts'
+import { applyEncoder, describe, PALETTE_COLOURS, type EncoderSettings } from './encode.ts'
 import { stripJpegMetadata } from './jpeg-markers.ts'
-import { canonicalPixels, decodesTo, fitsInPalette } from './pixels.ts'
+import { canonicalPixels, countColours, decodesTo } from './pixels.ts'
 import { throwIfAborted, toBytes, type AbortFlag, type Encoded } from './run.ts'
 import { mustChange, withMetadataPolicy, type Source } from './source.ts'
 import type { EngineParams } from './types.ts'
@@ -36,8 +36,11 @@ export async function optimizeLossless(src: Source, params: EngineParams, signal
     candidates.push({ settings: { kind: 'png-lossless', palette: false }, from: original, ifNoneExact: grey !== null })
     // Beside an exact grey PNG, a palette is one more byte per pixel with no filtering to help it: it wins
     // only with few enough levels to pack below 8 bits (the app's grey maps: 24-54 % larger, 0.4 s each).
-    const palette = !sixteenBit && fitsInPalette(reference.data)
-    if (palette) candidates.push({ settings: { kind: 'png-lossless', palette: true }, from: original, ifNoneExact: grey !== null && !fitsInPalette(reference.data, PACKED_PALETTE_COLOURS) })
+    const colours = sixteenBit ? Infinity : countColours(reference.data, PALETTE_COLOURS)
+    if (colours <= PALETTE_COLOURS) {
+      const ifNoneExact = grey !== null && colours > PACKED_PALETTE_COLOURS
+      candidates.push({ settings: { kind: 'png-lossless', palette: true }, from: original, ifNoneExact })
+    }
   } else if (src.format === 'gif') {
     candidates.push({ settings: { kind: 'gif', interFrameMaxError: 0, reuse: true, dither: 0 }, from: original })
     candidates.push({ settings: { kind: 'gif', interFrameMaxError: 0, reuse: false, dither: 0 }, from: original })

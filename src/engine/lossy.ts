@@ -1,6 +1,6 @@
 import type { Sharp as SharpInstance } from 'sharp'
 import { simulate420 } from './chroma.ts'
-import { applyEncoder, describe, paletteIsFull, type EncoderSettings } from './encode.ts'
+import { applyEncoder, describe, PALETTE_COLOURS, paletteIsFull, type EncoderSettings } from './encode.ts'
 import { optimizeLossless } from './lossless.ts'
 import { distanceTo, makeReference, type Reference } from './metric.ts'
 import { encodeResidualPng, quantizeResiduals } from './png-residual.ts'
@@ -188,7 +188,7 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
   const paletteAt = (q: number): EncoderSettings => ({
     kind: 'png-palette',
     quality: q,
-    colours: 256,
+    colours: PALETTE_COLOURS,
     dither: 1,
     // sharp's default speed, as calibrated: lower efforts change the palette enough to move butteraugli.
     effort: 7,
@@ -352,12 +352,17 @@ function predictNext(steps: number[], lo: number, hi: number, measured: Measured
   return hi
 }
 
+/** Whether every higher quality would encode exactly these bytes: a palette that used all its colours. */
+function atCeiling(data: Uint8Array, settings: EncoderSettings): boolean {
+  return settings.kind === 'png-palette' && paletteIsFull(data, settings.colours)
+}
+
 async function encodeAndMeasure(s: Search, settings: EncoderSettings): Promise<{ out: Probe; distance: number }> {
   throwIfAborted(s.signal)
   const out: Probe = await toBytes(applyEncoder(fromRaster(s.src.sharp, s.probe), settings.kind === 'jpeg' ? { ...settings, probe: true } : settings))
   out.settings = describe(settings)
   if ('quality' in settings) out.quality = settings.quality
-  if (settings.kind === 'png-palette') out.ceiling = paletteIsFull(out.data, settings.colours)
+  out.ceiling = atCeiling(out.data, settings)
   const distance = await distanceTo(s.probeRef, () => s.src.sharp(out.data, { limitInputPixels: false }))
   await yieldToEventLoop()
   return { out, distance }
@@ -386,7 +391,8 @@ async function finalize(
   const start = qualities.steps.indexOf(found.probe.quality!)
   const layout = { channels: s.raster!.channels }
   for (let i = start; i < qualities.steps.length && i < start + FINAL_ATTEMPTS; i++) {
-    const out = await encodeFull(s, settingsFor(qualities.steps[i]!))
+    const settings = settingsFor(qualities.steps[i]!)
+    const out = await encodeFull(s, settings)
     // Both references are made: the decoded input can go before the output is decoded (a rare retry
     // decodes the input again), so that two full-size rasters are never held at once.
     s.raster = null
@@ -395,9 +401,8 @@ async function finalize(
     if (d <= found.limit) return out
     // At the floor (even the top quality is far from the source), the top quality is the answer.
     if (i === qualities.steps.length - 1 && found.limit > s.limits[family]) return out
-    // A full palette at full size: the qualities above encode the same pixels, and would miss alike.
-    const settings = settingsFor(qualities.steps[i]!)
-    if (settings.kind === 'png-palette' && paletteIsFull(out.data, settings.colours)) return null
+    // At the ceiling at full size: the qualities above encode the same pixels, and would miss alike.
+    if (atCeiling(out.data, settings)) return null
   }
   return null
 }

@@ -29,12 +29,12 @@ export async function decodesTo(
   return c.width === reference.width && c.height === reference.height && c.data.equals(reference.data)
 }
 
-/** Up to `limit` distinct RGBA colours? Stops counting as soon as there are more. */
-export function fitsInPalette(rgba: Buffer, limit = 256): boolean {
+/** The distinct RGBA colours, counted up to `cap` + 1: counting stops as soon as there are more than `cap`. */
+export function countColours(rgba: Buffer, cap = 256): number {
   const seen = new Set<number>()
   for (let i = 0; i + 3 < rgba.length; i += 4) {
     seen.add(rgba.readUInt32LE(i))
-    if (seen.size > limit) return false
+    if (seen.size > cap) break
   }
-  return true
+  return seen.size
 }

@@ -2,6 +2,7 @@ import Tinypool from 'tinypool'
 import { EngineError } from './errors.ts'
 import type { EngineOutput } from './index.ts'
 import { loadSharp } from './load-sharp.ts'
+import { throwIfAborted } from './run.ts'
 import type { ThreadAnswer, ThreadTask } from './thread.ts'
 import type { EngineOptions, EngineParams } from './types.ts'
 
@@ -44,7 +45,7 @@ export function createEngineThreads(threads: number): EngineThreads {
   return {
     async optimizeImage(input, params, options = {}) {
       if (closed) throw new EngineError('ENGINE_ABORTED', 'The engine was shut down; the original is kept.')
-      if (options.signal?.aborted) throw new EngineError('ENGINE_ABORTED', 'Optimizing was cancelled; the original is kept.')
+      throwIfAborted(options.signal)
       const stop = new Int32Array(new SharedArrayBuffer(4))
       const signal = options.signal as AbortSignal | undefined
       const onAbort = (): void => void Atomics.store(stop, 0, 1)
