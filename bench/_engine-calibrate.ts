@@ -14,7 +14,8 @@ import { encodeResidualPng, quantizeResiduals } from '../src/engine/png-residual
 import { sniffFormat } from '../src/contract/formats.ts'
 import { Judge } from './_butteraugli.ts'
 
-const CORPUS = fileURLToPath(new URL('../../shared/corpus/', import.meta.url))
+// Another set of images (a directory) with CALIBRATE_CORPUS.
+const CORPUS = process.env.CALIBRATE_CORPUS ?? fileURLToPath(new URL('../../shared/corpus/', import.meta.url))
 const CACHE = join(tmpdir(), 'engine-calibration.json')
 const JPEG_Q = [30, 40, 50, 60, 65, 70, 75, 80, 85, 88, 90, 92, 95]
 const PNG_Q = [20, 30, 40, 50, 60, 70, 80, 85, 90, 95, 100]
@@ -82,14 +83,26 @@ for (const name of readdirSync(CORPUS).sort()) {
 judge.close()
 console.log()
 
-function metric(item: Item, v: Variant, p: MetricParams): number {
+/**
+ * A study, not an engine setting: the activity raised to `maskGamma` before it masks (below 1, masking grows
+ * more slowly than the reference's contrast, as butteraugli's does), so a loud edge hides less of its own
+ * damage than the plain metric lets it.
+ */
+type StudyParams = MetricParams & { maskGamma?: number }
+
+function metric(item: Item, v: Variant, p: StudyParams): number {
   let worst = 0
   const g = p.darkGamma ?? 1
+  const mg = p.maskGamma ?? 1
   item.refs.forEach((r, i) => {
-    const key = p.maskRadius * 1000 + g
+    const key = p.maskRadius * 1000 + g + mg * 1e6
     let act = r.activity.get(key)
     const refLab = darkenLightness(r.lab, g)
-    if (!act) r.activity.set(key, (act = activityMap(refLab, p.maskRadius)))
+    if (!act) {
+      act = activityMap(refLab, p.maskRadius)
+      if (mg !== 1) for (let k = 0; k < act.length; k++) act[k] = act[k]! ** mg
+      r.activity.set(key, act)
+    }
     worst = Math.max(worst, labDistance({ lab: refLab, activity: act }, darkenLightness(v.lab[i]!, g), p))
   })
   return worst
@@ -137,7 +150,7 @@ const axes = JSON.parse(
   process.env.CALIBRATE_GRID ??
     '{"chromaWeight":[0.5],"errorRadius":[1,3],"maskRadius":[3,8],"maskFloor":[0.5,2],"maskSlope":[0.3,1.5]}',
 ) as Record<keyof MetricParams, number[] | undefined> & Record<'chromaWeight' | 'errorRadius' | 'maskRadius' | 'maskFloor' | 'maskSlope', number[]>
-const grid: MetricParams[] = []
+const grid: StudyParams[] = []
 for (const chromaWeight of axes.chromaWeight)
   for (const errorRadius of axes.errorRadius)
     for (const maskRadius of axes.maskRadius)
@@ -147,9 +160,11 @@ for (const chromaWeight of axes.chromaWeight)
             for (const darkGamma of axes.darkGamma ?? [1])
               for (const bandRadius of axes.bandRadius ?? [8])
                 for (const bandWeight of axes.bandWeight ?? [0])
-                  grid.push({ chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale: 1, poolTop, darkGamma, bandRadius, bandWeight })
+                  for (const chromaScale of axes.chromaScale ?? [0])
+                    for (const maskGamma of (axes as { maskGamma?: number[] }).maskGamma ?? [1])
+                      grid.push({ chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale: 1, poolTop, darkGamma, bandRadius, bandWeight, chromaScale, chromaRadius: 3, maskGamma })
 
-const results: { p: MetricParams; t: Record<string, number>; bytes: number; maxBa: number; meanBa: number; picks: string[] }[] = []
+const results: { p: StudyParams; t: Record<string, number>; bytes: number; maxBa: number; meanBa: number; picks: string[] }[] = []
 for (const p of grid) {
   const scores = items.map((it) => it.variants.map((v) => metric(it, v, p)))
   // Per family, the safe threshold: just below the lowest score of any variant butteraugli says is too far.
