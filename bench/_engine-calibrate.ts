@@ -176,6 +176,8 @@ for (const p of grid) {
       if (v.ba > LIMIT) t[f] = Math.min(t[f]!, scores[i]![j]! * 0.999)
     }),
   )
+  // Fixed thresholds instead (CALIBRATE_T='{"jpeg":0.8,...}'): what the engine's own limits would ship.
+  if (process.env.CALIBRATE_T) Object.assign(t, JSON.parse(process.env.CALIBRATE_T) as Record<string, number>)
   if (process.env.CALIBRATE_DUMP) {
     const rows = items.flatMap((it, i) => it.variants.map((v, j) => ({ f: family(v), m: scores[i]![j]!, ba: v.ba, what: `${it.name} ${v.label} ${v.bytes}` })))
     for (const f of ['jpeg', 'palette', 'residual']) {
