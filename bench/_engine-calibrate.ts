@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import sharp from 'sharp'
-import { activityMap, darkenLightness, labDistance, toLab, type LabImage, type MetricParams } from '../src/engine/metric.ts'
+import { activityMap, darkenLightness, labDistance, METRIC_PARAMS, toLab, type LabImage, type MetricParams } from '../src/engine/metric.ts'
 import { encodeResidualPng, quantizeResiduals } from '../src/engine/png-residual.ts'
 import { sniffFormat } from '../src/contract/formats.ts'
 import { Judge } from './_butteraugli.ts'
@@ -30,7 +30,7 @@ interface Variant {
 interface Item {
   name: string
   losslessBytes: number
-  refs: { lab: LabImage; activity: Map<number, Float32Array> }[]
+  refs: { lab: LabImage; activity: Map<string, Float32Array> }[]
   variants: Variant[]
 }
 
@@ -95,7 +95,7 @@ function metric(item: Item, v: Variant, p: StudyParams): number {
   const g = p.darkGamma ?? 1
   const mg = p.maskGamma ?? 1
   item.refs.forEach((r, i) => {
-    const key = p.maskRadius * 1000 + g + mg * 1e6
+    const key = `${p.maskRadius}|${g}|${mg}`
     let act = r.activity.get(key)
     const refLab = darkenLightness(r.lab, g)
     if (!act) {
@@ -149,7 +149,7 @@ for (const limit of [3.0, LIMIT, 2.5]) {
 const axes = JSON.parse(
   process.env.CALIBRATE_GRID ??
     '{"chromaWeight":[0.5],"errorRadius":[1,3],"maskRadius":[3,8],"maskFloor":[0.5,2],"maskSlope":[0.3,1.5]}',
-) as Record<keyof MetricParams, number[] | undefined> & Record<'chromaWeight' | 'errorRadius' | 'maskRadius' | 'maskFloor' | 'maskSlope', number[]>
+) as Record<keyof StudyParams, number[] | undefined> & Record<'chromaWeight' | 'errorRadius' | 'maskRadius' | 'maskFloor' | 'maskSlope', number[]>
 const grid: StudyParams[] = []
 for (const chromaWeight of axes.chromaWeight)
   for (const errorRadius of axes.errorRadius)
@@ -161,8 +161,10 @@ for (const chromaWeight of axes.chromaWeight)
               for (const bandRadius of axes.bandRadius ?? [8])
                 for (const bandWeight of axes.bandWeight ?? [0])
                   for (const chromaScale of axes.chromaScale ?? [0])
-                    for (const maskGamma of (axes as { maskGamma?: number[] }).maskGamma ?? [1])
-                      grid.push({ chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale: 1, poolTop, darkGamma, bandRadius, bandWeight, chromaScale, chromaRadius: 3, maskGamma })
+                    for (const maskGamma of axes.maskGamma ?? [1]) {
+                      const chromaRadius = METRIC_PARAMS.chromaRadius
+                      grid.push({ chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale: 1, poolTop, darkGamma, bandRadius, bandWeight, chromaScale, chromaRadius, maskGamma })
+                    }
 
 const results: { p: StudyParams; t: Record<string, number>; bytes: number; maxBa: number; meanBa: number; picks: string[] }[] = []
 for (const p of grid) {

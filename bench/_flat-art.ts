@@ -41,6 +41,18 @@ function dunes(w: number, h: number): string {
   return s + `<circle cx="${w * 0.75}" cy="${h * 0.2}" r="${h * 0.08}" fill="#fff3c4"/>`
 }
 
+/** A card with rounded corners on a transparent ground: a gradient sky, a sun and two hills. */
+function card(w: number, h: number): string {
+  return (
+    '<defs><linearGradient id="sky" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#f4c27a"/><stop offset="1" stop-color="#e0894a"/></linearGradient>' +
+    '<radialGradient id="sun"><stop offset="0" stop-color="#fff6d0"/><stop offset="1" stop-color="#f7b84b"/></radialGradient></defs>' +
+    `<rect x="${w * 0.1}" y="${h * 0.1}" width="${w * 0.8}" height="${h * 0.8}" rx="${h * 0.12}" fill="url(#sky)"/>` +
+    `<circle cx="${w * 0.65}" cy="${h * 0.35}" r="${h * 0.12}" fill="url(#sun)"/>` +
+    `<path d="M${w * 0.1} ${h * 0.7} Q ${w * 0.35} ${h * 0.5} ${w * 0.55} ${h * 0.68} T ${w * 0.9} ${h * 0.62} L ${w * 0.9} ${h * 0.9} L ${w * 0.1} ${h * 0.9} Z" fill="#c9773c"/>` +
+    `<path d="M${w * 0.1} ${h * 0.8} Q ${w * 0.45} ${h * 0.66} ${w * 0.9} ${h * 0.78} L ${w * 0.9} ${h * 0.9} L ${w * 0.1} ${h * 0.9} Z" fill="#a65a2e"/>`
+  )
+}
+
 const svg = (w: number, h: number, body: string): Buffer =>
   Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${body}</svg>`)
 
@@ -51,6 +63,7 @@ const pictures: [string, Buffer][] = [
   ...SCENES.map((c, n): [string, Buffer] => [`flatart-${n}.png`, svg(W, H, scene(c, n))]),
   ['dunes.png', svg(W, H, dunes(W, H))],
   ['dunes-small.png', svg(640, 427, dunes(640, 427))],
+  ['card.png', svg(600, 400, card(600, 400))],
 ]
 for (const [name, source] of pictures) writeFileSync(join(dir, name), await sharp(source).png().toBuffer())
 console.log(`${pictures.length} pictures in ${dir}`)
