@@ -7,15 +7,15 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import sharp from 'sharp'
 import { activityMap, darkenLightness, labDistance, METRIC_PARAMS, toLab, type LabImage, type MetricParams } from '../src/engine/metric.ts'
 import { encodeResidualPng, quantizeResiduals } from '../src/engine/png-residual.ts'
 import { sniffFormat } from '../src/contract/formats.ts'
 import { Judge } from './_butteraugli.ts'
+import { SHARED_CORPUS } from './_engine-corpus.ts'
 
 // Another set of images (a directory) with CALIBRATE_CORPUS.
-const CORPUS = process.env.CALIBRATE_CORPUS ?? fileURLToPath(new URL('../../shared/corpus/', import.meta.url))
+const CORPUS = process.env.CALIBRATE_CORPUS ?? SHARED_CORPUS
 const CACHE = join(tmpdir(), 'engine-calibration.json')
 const JPEG_Q = [30, 40, 50, 60, 65, 70, 75, 80, 85, 88, 90, 92, 95]
 const PNG_Q = [20, 30, 40, 50, 60, 70, 80, 85, 90, 95, 100]
@@ -161,10 +161,8 @@ for (const chromaWeight of axes.chromaWeight)
               for (const bandRadius of axes.bandRadius ?? [8])
                 for (const bandWeight of axes.bandWeight ?? [0])
                   for (const chromaScale of axes.chromaScale ?? [0])
-                    for (const maskGamma of axes.maskGamma ?? [1]) {
-                      const chromaRadius = METRIC_PARAMS.chromaRadius
-                      grid.push({ chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale: 1, poolTop, darkGamma, bandRadius, bandWeight, chromaScale, chromaRadius, maskGamma })
-                    }
+                    for (const maskGamma of axes.maskGamma ?? [1])
+                      grid.push({ chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale: 1, poolTop, darkGamma, bandRadius, bandWeight, chromaScale, chromaRadius: METRIC_PARAMS.chromaRadius, maskGamma })
 
 const results: { p: StudyParams; t: Record<string, number>; bytes: number; maxBa: number; meanBa: number; picks: string[] }[] = []
 for (const p of grid) {

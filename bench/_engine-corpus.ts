@@ -24,6 +24,11 @@ export interface WideImage {
   file: string
 }
 
+/** ../shared/corpus, beside the project (a worktree one level deeper finds it too). */
+export const SHARED_CORPUS =
+  [join(import.meta.dirname, '../../shared/corpus/'), join(import.meta.dirname, '../../../shared/corpus/')].find((d) => existsSync(d)) ??
+  join(import.meta.dirname, '../../shared/corpus/')
+
 const DIR = process.env.ENGINE_WIDE_CORPUS ?? join(homedir(), '.cache', 'megaoptim-bench', 'engine-wide-v1')
 const WEB_WIDTH = 1600
 

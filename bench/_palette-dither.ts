@@ -5,19 +5,17 @@
  * quality within the palette limit for each, judged by butteraugli.
  * Run: npx tsx bench/_palette-dither.ts [dir]
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import sharp, { type Sharp } from 'sharp'
-import { DISTANCE_LIMITS } from '../src/engine/lossy.ts'
+import { applyEncoder } from '../src/engine/encode.ts'
+import { DISTANCE_LIMITS, PALETTE_QUALITIES, paletteAt } from '../src/engine/lossy.ts'
 import { distanceTo, makeReference } from '../src/engine/metric.ts'
 import { ensureButteraugli, Judge } from './_butteraugli.ts'
+import { SHARED_CORPUS } from './_engine-corpus.ts'
 
-const QUALITIES = [50, 60, 70, 80, 85, 90, 95, 100]
 const LIMIT = DISTANCE_LIMITS.intelligent.palette
-const here = fileURLToPath(new URL('.', import.meta.url))
-const dir = process.argv[2] ?? [join(here, '../../shared/corpus'), join(here, '../../../shared/corpus')].find((d) => existsSync(d))
-if (!dir) throw new Error('usage: npx tsx bench/_palette-dither.ts <dir>')
+const dir = process.argv[2] ?? SHARED_CORPUS
 
 await ensureButteraugli()
 sharp.cache(false)
@@ -32,8 +30,8 @@ for (const name of readdirSync(dir).filter((f) => f.endsWith('.png')).sort()) {
   const cells: string[] = []
   for (const dither of [1, 0] as const) {
     let pick: { q: number; out: Buffer; d: number } | null = null
-    for (const q of QUALITIES) {
-      const out = await raw().png({ palette: true, quality: q, colours: 256, dither, effort: 7, compressionLevel: 9 }).toBuffer()
+    for (const q of PALETTE_QUALITIES.steps) {
+      const out = await applyEncoder(raw(), { ...paletteAt(q), dither }).toBuffer()
       const d = await distanceTo(ref, () => sharp(out))
       if (d <= LIMIT) {
         pick = { q, out, d }

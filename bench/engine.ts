@@ -4,7 +4,7 @@
  * q = 40..95) and (2) vite-plugin-image-optimizer's defaults. Also the peak RSS on a 16-megapixel JPEG.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -13,13 +13,9 @@ import sharp from 'sharp'
 import { DEFAULT_LIMIT_INPUT_PIXELS, ENGINE_VERSION, optimizeImage, sniffFormat } from '../src/engine/index.ts'
 import type { Compression, ImageFormat } from '../src/engine/index.ts'
 import { ensureButteraugli, Judge } from './_butteraugli.ts'
-import { wideCorpus, type Half } from './_engine-corpus.ts'
+import { SHARED_CORPUS, wideCorpus, type Half } from './_engine-corpus.ts'
 
-const here = fileURLToPath(new URL('.', import.meta.url))
-const CORPUS =
-  process.env.ENGINE_BENCH_CORPUS ??
-  [join(here, '../../shared/corpus/'), join(here, '../../../shared/corpus/')].find((d) => existsSync(d)) ??
-  join(here, '../../shared/corpus/')
+const CORPUS = process.env.ENGINE_BENCH_CORPUS ?? SHARED_CORPUS
 /** The wide sets get a shorter recipe curve: a 9 MP butteraugli comparison costs ~80 s. */
 const RECIPE_QUALITIES = { corpus: [40, 50, 60, 70, 75, 80, 85, 90, 95], wide: [75, 90, 95] }
 const TIME_REFERENCE_Q = 75

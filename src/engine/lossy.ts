@@ -55,7 +55,17 @@ const SCALE_POWER = { assumed: 0.5, least: 0.2 }
  * Palette picks are bimodal (on 67 PNGs of the large app, the wide corpus and the corpus: 20 at 50, 11 at
  * 100, 15 none): a first guess of 90 finds the same picks as 85 in 2.9 probes per image instead of 3.1.
  */
-const PALETTE_QUALITIES: Qualities = { steps: [50, 60, 70, 80, 85, 90, 95, 100], guess: 90 }
+export const PALETTE_QUALITIES: Qualities = { steps: [50, 60, 70, 80, 85, 90, 95, 100], guess: 90 }
+/** The palette encode at `quality`, as the limits were calibrated (bench/_palette-dither.ts compares dither 0). */
+export const paletteAt = (quality: number): Extract<EncoderSettings, { kind: 'png-palette' }> => ({
+  kind: 'png-palette',
+  quality,
+  colours: PALETTE_COLOURS,
+  dither: 1,
+  // sharp's default speed, as calibrated: lower efforts change the palette enough to move butteraugli.
+  effort: 7,
+  compressionLevel: 9,
+})
 /**
  * Some photos are hard for any re-encode (a smooth sky over a 4:2:0 JPEG): even the top quality is some
  * distance away. For JPEG/WebP the limit then becomes that floor plus this margin, instead of giving up.
@@ -185,15 +195,6 @@ async function chooseSubsampling(s: Search): Promise<'4:2:0' | '4:4:4'> {
 }
 
 async function optimizePng(s: Search): Promise<Encoded | null> {
-  const paletteAt = (q: number): EncoderSettings => ({
-    kind: 'png-palette',
-    quality: q,
-    colours: PALETTE_COLOURS,
-    dither: 1,
-    // sharp's default speed, as calibrated: lower efforts change the palette enough to move butteraugli.
-    effort: 7,
-    compressionLevel: 9,
-  })
   // Truecolour with quantized prediction residuals: beats a palette on photos, never bands a gradient.
   // Not for palette inputs (their own palette is exact), or when metadata must be kept (the PNG written
   // here carries none).
