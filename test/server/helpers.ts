@@ -87,10 +87,17 @@ export async function optimizeAndWait(s: Started, form: FormData | Record<string
   return waitResult(s.endpoint, submitted.json.process_id as string, key)
 }
 
-export async function waitResult(endpoint: string, id: string, key: string): Promise<ApiAnswer> {
+/**
+ * Long-polls /result until the job is done. A job still pending after `withinMs` fails here with its last
+ * answer, instead of running into the test's timeout, which would not say which job was stuck or how.
+ */
+export async function waitResult(endpoint: string, id: string, key: string, withinMs = 60_000): Promise<ApiAnswer> {
+  const deadline = Date.now() + withinMs
   for (;;) {
-    const answer = await call(`${endpoint}/optimize/${id}/result?timeout=30`, { key })
+    const wait = Math.max(1, Math.min(30, Math.ceil((deadline - Date.now()) / 1000)))
+    const answer = await call(`${endpoint}/optimize/${id}/result?timeout=${wait}`, { key })
     if (answer.json?.code !== 202) return answer
+    if (Date.now() >= deadline) throw new Error(`job ${id} on ${endpoint} still pending after ${withinMs / 1000} s: ${answer.text}`)
   }
 }
 
