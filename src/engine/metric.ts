@@ -327,6 +327,12 @@ function scoreRow(
   return worst
 }
 
+/**
+ * The tiers `topQuantile` counts, top first, as the lowest bin of each (of 4096): the top half holds the
+ * answer on most measurements, and each further tier costs one more pass.
+ */
+const TOP_QUANTILE_TIERS = [2048, 256, 0]
+
 /** The score exceeded by a `fraction` of pixels, from a 4096-bin histogram (linear time, no sort). */
 function topQuantile(scores: Float32Array, max: number, fraction: number): number {
   if (max <= 0) return 0
@@ -334,28 +340,26 @@ function topQuantile(scores: Float32Array, max: number, fraction: number): numbe
   const hist = new Uint32Array(bins)
   const k = (bins - 1) / max
   const wanted = Math.max(1, Math.floor(scores.length * fraction))
-  // The wanted share is tiny: first count only the top bins (a compare per pixel, rarely an increment).
-  // When they hold enough pixels the answer is among them and their counts are complete; else count the rest.
-  const low = bins >> 4
-  const below = (0.999 * low) / k // under any score whose bin is ≥ low: a plain compare skips the rest
-  for (let i = 0; i < scores.length; i++) {
-    const s = scores[i]!
-    if (s < below) continue
-    const v = Math.floor(s * k) | 0
-    if (v >= low) hist[v < bins - 1 ? v : bins - 1]!++
-  }
+  // The wanted share is tiny: the top tier is counted first (a compare per pixel, rarely an increment).
+  // When it holds enough pixels the answer is among them, and its counts are complete; else the next tier
+  // down is counted. Each tier is complete before it is read, so the answer is the one-pass answer.
   let seen = 0
-  for (let b = bins - 1; b >= low; b--) {
-    seen += hist[b]!
-    if (seen >= wanted) return (b + 0.5) / k
-  }
-  for (let i = 0; i < scores.length; i++) {
-    const v = Math.floor(scores[i]! * k) | 0
-    if (v < low) hist[v]!++
-  }
-  for (let b = low - 1; b >= 0; b--) {
-    seen += hist[b]!
-    if (seen >= wanted) return (b + 0.5) / k
+  let high = bins
+  for (const low of TOP_QUANTILE_TIERS) {
+    // Under any score whose bin is ≥ low: a plain compare skips the lower tiers' pixels.
+    const below = low > 0 ? (0.999 * low) / k : -Infinity
+    for (let i = 0; i < scores.length; i++) {
+      const s = scores[i]!
+      if (s < below) continue
+      let v = Math.floor(s * k) | 0
+      if (v > bins - 1) v = bins - 1
+      if (v >= low && v < high) hist[v]!++
+    }
+    for (let b = high - 1; b >= low; b--) {
+      seen += hist[b]!
+      if (seen >= wanted) return (b + 0.5) / k
+    }
+    high = low
   }
   return 0
 }

@@ -34,7 +34,7 @@ export function quantizeResiduals(
   const pixels = new Uint8Array(raw.length)
   const filtered = new Uint8Array((stride + 1) * height)
   const alphaChannel = hasAlpha ? channels - 1 : -1
-  const quantized = residualTable(step)
+  const reconstruct = reconstructionTable(step)
   const none = new Uint8Array(stride)
   for (let y = 0; y < height; y++) {
     const row = y * stride
@@ -47,23 +47,18 @@ export function quantizeResiduals(
     for (let k = 0; k < channels; k++) {
       let a = 0 // left, reconstructed
       let c = 0 // up-left
-      if (k === alphaChannel) {
-        for (let x = k; x < stride; x += channels) {
-          const b = up[upRow + x]!
-          const value = raw[row + x]!
-          filtered[out + x] = (value - paeth(a, b, c)) & 0xff
-          pixels[row + x] = value
-          a = value
-          c = b
-        }
-        continue
-      }
+      const exact = k === alphaChannel
       for (let x = k; x < stride; x += channels) {
         const b = up[upRow + x]!
-        const pred = paeth(a, b, c)
-        let value = pred + quantized[raw[row + x]! - pred + 255]!
-        if (value < 0) value = 0
-        else if (value > 255) value = 255
+        // Paeth in small integers (distances of a + b - c to a, b and c; ties go to a, then b).
+        const pa = b > c ? b - c : c - b
+        const pb = a > c ? a - c : c - a
+        const pcSigned = a + b - c - c
+        const pc = pcSigned < 0 ? -pcSigned : pcSigned
+        const pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+        const source = raw[row + x]!
+        // Alpha is kept exact; colour takes the residual rounded to the step, clamped to a byte.
+        const value = exact ? source : reconstruct[(pred << 8) | source]!
         filtered[out + x] = (value - pred) & 0xff
         pixels[row + x] = value
         a = value
@@ -74,18 +69,20 @@ export function quantizeResiduals(
   return { pixels, filtered, width, height, channels }
 }
 
-function paeth(a: number, b: number, c: number): number {
-  const p = a + b - c
-  const pa = Math.abs(p - a)
-  const pb = Math.abs(p - b)
-  const pc = Math.abs(p - c)
-  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c
+/** What a sample reconstructs to, at index (prediction << 8 | source): the rounded residual added back, clamped to a byte. */
+function reconstructionTable(step: number): Uint8Array {
+  const residual = residualTable(step)
+  const table = new Uint8Array(256 * 256)
+  for (let pred = 0; pred < 256; pred++) {
+    for (let source = 0; source < 256; source++) table[(pred << 8) | source] = Math.min(255, Math.max(0, pred + residual[source - pred + 255]!))
+  }
+  return table
 }
 
 /** The residual `d` (−255…255, at index d + 255) rounded to the nearest multiple of `step`, halves away from 0. */
-function residualTable(step: number): Float64Array {
+function residualTable(step: number): Int16Array {
   const half = step / 2
-  const table = new Float64Array(511)
+  const table = new Int16Array(511)
   for (let d = -255; d <= 255; d++) {
     table[d + 255] = d >= 0 ? Math.floor((d + half) / step) * step : -Math.floor((-d + half) / step) * step
   }

@@ -27,10 +27,26 @@ export function dropOpaqueAlpha(r: Raster): Raster {
   const d = r.data
   const out = new Uint8Array(r.width * r.height * (c - 1))
   if (c === 4) {
-    for (let i = 0, j = 0; i < d.length; i += 4, j += 3) {
-      out[j] = d[i]!
-      out[j + 1] = d[i + 1]!
-      out[j + 2] = d[i + 2]!
+    const n = r.width * r.height
+    let i = 0
+    if (LITTLE_ENDIAN && d.byteOffset % 4 === 0) {
+      // Four RGBA words become three RGB words: a third of the stores of a byte loop.
+      const from = new Uint32Array(d.buffer, d.byteOffset, n)
+      const to = new Uint32Array(out.buffer, 0, Math.floor((n * 3) / 4))
+      for (let j = 0; i + 4 <= n; i += 4, j += 3) {
+        const p0 = from[i]!
+        const p1 = from[i + 1]!
+        const p2 = from[i + 2]!
+        const p3 = from[i + 3]!
+        to[j] = (p0 & 0xffffff) | (p1 << 24)
+        to[j + 1] = ((p1 >>> 8) & 0xffff) | (p2 << 16)
+        to[j + 2] = ((p2 >>> 16) & 0xff) | (p3 << 8)
+      }
+    }
+    for (let j = i * 3; i < n; i++, j += 3) {
+      out[j] = d[i * 4]!
+      out[j + 1] = d[i * 4 + 1]!
+      out[j + 2] = d[i * 4 + 2]!
     }
   } else {
     for (let i = 0, j = 0; i < d.length; i += c, j += c - 1) for (let k = 0; k < c - 1; k++) out[j + k] = d[i + k]!
