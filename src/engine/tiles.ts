@@ -57,8 +57,26 @@ export function planTiles(r: Raster): TilePlan | null {
   for (let k = 1; picked.size < wanted && k * stride < stats.length; k++) picked.add(stats[Math.floor(k * stride)]!.i)
   for (let i = 0; picked.size < wanted && i < stats.length; i++) picked.add(i)
   const cells = [...picked].sort((a, b) => a - b).map((i) => ({ x: (i % gridW) * CELL, y: Math.floor(i / gridW) * CELL }))
-  const columns = Math.ceil(Math.sqrt(cells.length * 2))
+  const columns = mosaicColumns(cells.length)
   return { cells, columns, width: columns * CELL, height: Math.ceil(cells.length / columns) * CELL }
+}
+
+/**
+ * Columns for `n` cells: the fewest empty slots, about twice as wide as high. An empty slot is black
+ * pixels that every probe still encodes, decodes and runs the metric over: 24 cells in 7 columns left 4 of
+ * 28 slots empty, 6 columns leave none (the large app's 79 images: the same outputs, 0.6 s less CPU).
+ */
+function mosaicColumns(n: number): number {
+  let best = Math.ceil(Math.sqrt(n * 2))
+  let bestEmpty = best * Math.ceil(n / best) - n
+  for (let c = Math.ceil(Math.sqrt(n)); c <= best + 2 && bestEmpty > 0; c++) {
+    const empty = c * Math.ceil(n / c) - n
+    if (empty < bestEmpty) {
+      best = c
+      bestEmpty = empty
+    }
+  }
+  return best
 }
 
 /**

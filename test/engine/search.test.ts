@@ -93,6 +93,15 @@ describe('tiles for the search', () => {
     expect(mask[oy * m.width + ox]).toBe(0)
   })
 
+  it('fill their mosaic without empty slots (every slot is encoded and measured), wider than high', () => {
+    // 2560x1600 and 3840x2400 plan the most cells (24: 7 columns used to leave 4 of 28 slots empty); 1300x900 the fewest (8).
+    for (const [w, h] of [[2560, 1600], [3840, 2400], [1300, 900]] as const) {
+      const plan = planTiles(raster(w, h, (x, y) => [(x * 7) & 255, (y * 3) & 255, 0]))!
+      expect((plan.width / CELL) * (plan.height / CELL), `${w}x${h}: ${plan.cells.length} cells in ${plan.columns} columns`).toBe(plan.cells.length)
+      expect(plan.width).toBeGreaterThanOrEqual(plan.height)
+    }
+  })
+
   it('are not used for a small image (searched whole)', () => {
     expect(planTiles(raster(600, 400, () => [1, 2, 3]))).toBeNull()
   })
