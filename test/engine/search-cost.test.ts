@@ -46,7 +46,7 @@ describe('the palette search', () => {
     const result = await optimizeImage(fixture('chelsea.png'), params())
     const palettes = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette')
     expect(result.settings).toMatch(/residual/)
-    expect(palettes.map((s) => (s as { quality: number }).quality)).toEqual([90])
+    expect(palettes.map((s) => (s as { quality: number }).quality)).toEqual([95])
   })
 
   it('reads whether a palette PNG used every colour it was allowed', async () => {
