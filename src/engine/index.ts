@@ -17,7 +17,7 @@ export { DEFAULT_LIMIT_INPUT_PIXELS } from './source.ts'
 export type * from './types.ts'
 
 /** Bump whenever the engine's own choices change what it outputs. */
-const ALGORITHM_VERSION = 10
+const ALGORITHM_VERSION = 11
 
 /**
  * Changes whenever output could change: our algorithm, or the sharp/libvips build doing the encoding.

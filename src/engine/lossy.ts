@@ -89,7 +89,19 @@ const RESIDUAL_STEPS = { grey: [2, 4, 6, 8, 10, 12, 16], colour: [2, 3, 4, 5, 6,
  * has 2–10 % of its pixels this flat; those four have 91–100 %.
  */
 const SMOOTH_RESIDUAL_SHARE = 2 / 3
-const SMOOTH_IMAGE = { activity: 0.25, share: 0.5 }
+/** Local activity (L*) below which a pixel counts as flat. */
+const FLAT_ACTIVITY = 0.25
+const SMOOTH_IMAGE = { share: 0.5 }
+/**
+ * Flat vector art: nearly all of it flat (photos: 2–10 %, screenshots 10–65 %, the art 91–97 %) in few
+ * distinct colours (photos and gradients: tens of thousands; the art 500–4,800). A palette below q95
+ * drops the in-between colours of its anti-aliased edges, and every edge becomes a staircase that the
+ * metric cannot see (its error grows with the edge's contrast, and so does the masking): butteraugli on
+ * the held-back desert-card-alpha.png, palette q60 4.32, q80 4.58, q90 2.92, q95 2.17, q100 0.52, where
+ * the metric passed them all. On such an image the palette search starts at `paletteFloor` (ultra keeps
+ * q90, within its looser bound).
+ */
+const FLAT_ART = { share: 0.9, colours: 8192, paletteFloor: { intelligent: 95, ultra: 90 } }
 /** Encodes tried per search: with a good first guess, 3-4 bisection probes land within ~3 quality points. */
 const MAX_PROBES = 4
 
@@ -143,6 +155,8 @@ interface Search {
   fromSource: boolean
   /** The residual family's limit for this image (tighter on a smooth one, see SMOOTH_RESIDUAL_SHARE). */
   residualLimit: number
+  /** The palette qualities searched (from the floor up on flat art, see FLAT_ART). */
+  palette: Qualities
 }
 
 /**
@@ -166,8 +180,11 @@ export async function optimizeLossy(src: Source, params: EngineParams, signal?: 
   const probeRef = await makeReference(() => fromRaster(src.sharp, probe), probe, alpha, undefined, plan ? seamMask(plan) : undefined)
   const fullRef = plan ? await makeReference(() => fromRaster(src.sharp, raster), raster, alpha, undefined, undefined, WHOLE_CHECK_PIXELS) : null
   const fromSource = params.keepExif || (src.isCmyk && !params.cmykToRgb)
-  const residual = src.format === 'png' ? residualLimit(limits.residual, fullRef ?? probeRef) : limits.residual
-  const s: Search = { src, params, limits, floorMargin: FLOOR_MARGIN[level], signal, raster, plan, probe, probeRef, fullRef, decode, fromSource, residualLimit: residual }
+  // Judged on the whole image, not on a tile mosaic, which over-represents smooth cells on purpose.
+  const flat = src.format === 'png' ? flatShare(fullRef ?? probeRef) : 0
+  const residual = flat >= SMOOTH_IMAGE.share ? limits.residual * SMOOTH_RESIDUAL_SHARE : limits.residual
+  const palette = flat >= FLAT_ART.share && isFewColours(raster) ? paletteFrom(FLAT_ART.paletteFloor[level]) : PALETTE_QUALITIES
+  const s: Search = { src, params, limits, floorMargin: FLOOR_MARGIN[level], signal, raster, plan, probe, probeRef, fullRef, decode, fromSource, residualLimit: residual, palette }
   switch (src.format) {
     case 'jpeg': {
       const jpegAt = (chroma: '4:2:0' | '4:4:4') => (q: number): EncoderSettings => ({ kind: 'jpeg', quality: q, chroma })
@@ -205,17 +222,17 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
   const metadataToKeep = s.params.keepExif && Boolean(meta.exif || meta.xmp || meta.iptc || meta.icc)
   const residualAllowed = !meta.isPalette && !metadataToKeep && !s.src.isCmyk && s.raster!.width * s.raster!.height <= RESIDUAL_MAX_PIXELS
   if (!s.plan) {
-    const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
+    const palette = await searchProbes(s, 'palette', s.palette, paletteAt)
     const residual = residualAllowed ? await searchResidual(s, palette?.probe.data.length) : null
     let best = smaller(palette?.probe ?? null, residual?.out ?? null)
     if (best && s.fromSource && best === palette?.probe) best = await encodeFull(s, paletteAt(palette.probe.quality!))
     return best ?? optimizeLossless(s.src, s.params, s.signal)
   }
   // Tiles: both families are searched on the mosaic; the one smaller there is made at full size first.
-  const palette = await searchProbes(s, 'palette', PALETTE_QUALITIES, paletteAt)
+  const palette = await searchProbes(s, 'palette', s.palette, paletteAt)
   const residual = residualAllowed ? await searchResidual(s, palette?.probe.data.length) : null
   const tries: (() => Promise<Encoded | null>)[] = []
-  if (palette) tries.push(() => finalize(s, 'palette', PALETTE_QUALITIES, paletteAt, palette))
+  if (palette) tries.push(() => finalize(s, 'palette', s.palette, paletteAt, palette))
   if (residual) tries.push(() => finalResidual(s, residual.step))
   if (palette && residual && residual.out.data.length < palette.probe.data.length) tries.reverse()
   // Residuals skipped as larger than the palette are still better than lossless if the palette misses.
@@ -494,13 +511,29 @@ async function finalResidual(s: Search, step: number): Promise<Encoded | null> {
   return null
 }
 
-/**
- * The residual limit, tightened on a smooth image (see SMOOTH_RESIDUAL_SHARE). Judged on the whole image
- * (`whole`), not on a tile mosaic, which over-represents smooth cells on purpose.
- */
-function residualLimit(limit: number, whole: Reference): number {
+/** The share of the image's pixels that are flat (local activity under FLAT_ACTIVITY). */
+function flatShare(whole: Reference): number {
   const activity = whole.views[0]!.activity
   let flat = 0
-  for (let i = 0; i < activity.length; i++) if (activity[i]! < SMOOTH_IMAGE.activity) flat++
-  return flat >= SMOOTH_IMAGE.share * activity.length ? limit * SMOOTH_RESIDUAL_SHARE : limit
+  for (let i = 0; i < activity.length; i++) if (activity[i]! < FLAT_ACTIVITY) flat++
+  return flat / activity.length
+}
+
+/** A colour image with at most FLAT_ART.colours distinct pixel values (counting stops beyond). */
+function isFewColours(r: Raster): boolean {
+  const c = r.channels
+  if (c < 3) return false
+  const seen = new Set<number>()
+  const d = r.data
+  for (let i = 0; i < d.length; i += c) {
+    seen.add(c === 4 ? ((d[i]! << 24) | (d[i + 1]! << 16) | (d[i + 2]! << 8) | d[i + 3]!) >>> 0 : (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!)
+    if (seen.size > FLAT_ART.colours) return false
+  }
+  return true
+}
+
+/** The palette qualities from `floor` up, the first guess the lowest of them. */
+function paletteFrom(floor: number): Qualities {
+  const steps = PALETTE_QUALITIES.steps.filter((q) => q >= floor)
+  return { ...PALETTE_QUALITIES, steps, guess: steps[0]! }
 }

@@ -49,6 +49,28 @@ describe('the palette search', () => {
     expect(palettes.map((s) => (s as { quality: number }).quality)).toEqual([95])
   })
 
+  it('starts at q95 on flat vector art, whose anti-aliased edges a lower palette turns into staircases', async () => {
+    // Flat colours with long anti-aliased curves between saturated neighbours, as in the held-back card.
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="800">
+      <rect width="1200" height="800" fill="#1c8c8c"/>
+      <path d="M0 520 C 250 380, 520 660, 800 470 S 1100 360, 1200 430 L1200 800 L0 800 Z" fill="#e8913a"/>
+      <path d="M0 640 C 300 560, 600 760, 900 620 S 1150 600, 1200 650 L1200 800 L0 800 Z" fill="#c2572b"/>
+      <circle cx="930" cy="190" r="95" fill="#f6d36b"/>
+    </svg>`
+    const art = await sharp(Buffer.from(svg)).png().toBuffer()
+    const encode = vi.mocked(encoder.applyEncoder)
+    encode.mockClear()
+    const result = await optimizeImage(art, params())
+    const qualities = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette').map((s) => (s as { quality: number }).quality)
+    expect(result.settings).toMatch(/palette q(95|100)/)
+    expect(Math.min(...qualities)).toBe(95)
+    // A screenshot-like image with flat areas (horse.png: 79 % flat) still searches the lower qualities.
+    encode.mockClear()
+    await optimizeImage(fixture('horse.png'), params())
+    const horse = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette').map((s) => (s as { quality: number }).quality)
+    expect(Math.min(...horse)).toBeLessThan(95)
+  })
+
   it('reads whether a palette PNG used every colour it was allowed', async () => {
     const raw = Buffer.alloc(64 * 64 * 3)
     for (let i = 0; i < 64 * 64; i++) raw.fill((i % 3) * 100, i * 3, i * 3 + 3)
