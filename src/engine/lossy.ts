@@ -525,8 +525,13 @@ function isFewColours(r: Raster): boolean {
   if (c < 3) return false
   const seen = new Set<number>()
   const d = r.data
+  let last = -1
   for (let i = 0; i < d.length; i += c) {
-    seen.add(c === 4 ? ((d[i]! << 24) | (d[i + 1]! << 16) | (d[i + 2]! << 8) | d[i + 3]!) >>> 0 : (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!)
+    const v = c === 4 ? ((d[i]! << 24) | (d[i + 1]! << 16) | (d[i + 2]! << 8) | d[i + 3]!) >>> 0 : (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!
+    // Flat art repeats its left neighbour almost everywhere: only a change can be a new colour.
+    if (v === last) continue
+    last = v
+    seen.add(v)
     if (seen.size > FLAT_ART.colours) return false
   }
   return true
