@@ -332,7 +332,8 @@ async function searchProbes(
     const probe = await encodeAndMeasure(s, settingsFor(steps[i]!))
     measured.push({ quality: steps[i]!, distance: probe.distance })
     if (!best && i === top) {
-      limit = Math.max(limit, probe.distance * floorMargin)
+      // Only a measured floor raises the limit: a candidate the metric could not compare (Infinity) misses.
+      if (Number.isFinite(probe.distance)) limit = Math.max(limit, probe.distance * floorMargin)
       if (probe.distance > limit) return null
     }
     if (probe.distance <= limit) {

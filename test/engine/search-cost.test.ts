@@ -109,6 +109,20 @@ describe('the JPEG search', () => {
     expect(distances[below]).toBeGreaterThan(DISTANCE_LIMITS.intelligent.jpeg)
   })
 
+  it('never ships a candidate the metric could not compare (an infinite distance is a miss, not a floor)', async () => {
+    const distance = vi.mocked(metric.distanceTo)
+    distance.mockResolvedValue(Infinity)
+    try {
+      const input = fixture('rocket.jpg')
+      const result = await optimizeImage(input, params())
+      expect(result.settings).toBe('input')
+      expect(Buffer.from(result.data).equals(input)).toBe(true)
+    } finally {
+      distance.mockReset()
+      distance.mockImplementation((await vi.importActual<typeof metric>('../../src/engine/metric.ts')).distanceTo)
+    }
+  })
+
   it('WebP (no documented quantizer scale) bisects, retrying at 88 after a miss at 80', async () => {
     const encode = vi.mocked(encoder.applyEncoder)
     const input = await sharp(fixture('page.png')).webp({ quality: 95 }).toBuffer()
