@@ -303,7 +303,10 @@ async function finish(
   found: { probe: Probe; limit: number },
 ): Promise<Encoded | null> {
   if (s.plan) return finalize(s, family, qualities, settingsFor, found)
-  return s.fromSource ? encodeFull(s, settingsFor(found.probe.quality!)) : found.probe
+  const settings = settingsFor(found.probe.quality!)
+  // A JPEG probe skips mozjpeg's scan optimisation: the pick is encoded again with it (the same
+  // coefficients, so the same pixels; 0.5-15 % smaller on the large app's 800 px thumbnails).
+  return s.fromSource || settings.kind === 'jpeg' ? encodeFull(s, settings) : found.probe
 }
 
 /**

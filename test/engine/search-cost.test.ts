@@ -109,6 +109,21 @@ describe('the JPEG search', () => {
     expect(distances[below]).toBeGreaterThan(DISTANCE_LIMITS.intelligent.jpeg)
   })
 
+  it('ships a JPEG searched whole with optimised scans: the pick encoded again, same pixels, fewer bytes', async () => {
+    const encode = vi.mocked(encoder.applyEncoder)
+    encode.mockClear()
+    // 640x427: small enough to be searched whole, so its probes are the image itself.
+    const input = await sharp(fixture('rocket.jpg')).jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toBuffer()
+    const result = await optimizeImage(input, params())
+    const q = Number(/jpeg q(\d+)/.exec(result.settings)![1])
+    const settings = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'jpeg' && s.quality === q)
+    expect(settings.map((s) => Boolean((s as { probe?: boolean }).probe))).toEqual([true, false])
+    expect((await sharp(result.data).metadata()).isProgressive).toBe(true)
+    const probe = await sharp(input).jpeg({ quality: q, mozjpeg: true, chromaSubsampling: '4:2:0', optimiseScans: false }).toBuffer()
+    expect(result.data.length).toBeLessThan(probe.length)
+    expect((await sharp(result.data).raw().toBuffer()).equals(await sharp(probe).raw().toBuffer())).toBe(true)
+  })
+
   it('never ships a candidate the metric could not compare (an infinite distance is a miss, not a floor)', async () => {
     const distance = vi.mocked(metric.distanceTo)
     distance.mockResolvedValue(Infinity)
