@@ -64,6 +64,11 @@ describe('the palette search', () => {
     const qualities = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette').map((s) => (s as { quality: number }).quality)
     expect(result.settings).toMatch(/palette q(95|100)/)
     expect(Math.min(...qualities)).toBe(95)
+    // ultra, whose looser bound allows some visible damage, keeps q90.
+    encode.mockClear()
+    await optimizeImage(art, params({ compression: 'ultra' }))
+    const ultra = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette').map((s) => (s as { quality: number }).quality)
+    expect(Math.min(...ultra)).toBe(90)
     // A screenshot-like image with flat areas (horse.png: 79 % flat) still searches the lower qualities.
     encode.mockClear()
     await optimizeImage(fixture('horse.png'), params())
