@@ -18,16 +18,11 @@ const VISIBLE = 3.0
 
 await ensureButteraugli()
 const app = await largeApp()
-const files: string[] = []
-const walk = (dir: string): void => {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, e.name)
-    if (e.isDirectory()) walk(path)
-    else if (/\.(png|jpe?g|gif|webp)$/i.test(e.name) && !isDataTextureName(path)) files.push(path)
-  }
-}
-walk(join(app.root, 'src'))
-walk(join(app.root, 'public'))
+const files = ['src', 'public'].flatMap((dir) =>
+  readdirSync(join(app.root, dir), { recursive: true, encoding: 'utf8' })
+    .map((name) => join(app.root, dir, name))
+    .filter((path) => /\.(png|jpe?g|gif|webp)$/i.test(path) && !isDataTextureName(path)),
+)
 
 const judge = new Judge(2)
 const rows: { distance: number; line: string }[] = []

@@ -4,6 +4,7 @@ import { applyEncoder, describe, PALETTE_COLOURS, paletteIsFull, type EncoderSet
 import { optimizeLossless } from './lossless.ts'
 import { distanceTo, makeReference, type Reference } from './metric.ts'
 import { encodeResidualPng, quantizeResiduals } from './png-residual.ts'
+import { countColours } from './pixels.ts'
 import { decodeRaster, fromRaster, hasAlphaChannel, type Raster } from './raster.ts'
 import { throwIfAborted, toBytes, yieldToEventLoop, type AbortFlag, type Encoded } from './run.ts'
 import { withMetadataPolicy, type Source } from './source.ts'
@@ -304,9 +305,14 @@ async function finish(
 ): Promise<Encoded | null> {
   if (s.plan) return finalize(s, family, qualities, settingsFor, found)
   const settings = settingsFor(found.probe.quality!)
-  // A JPEG probe skips mozjpeg's scan optimisation: the pick is encoded again with it (the same
-  // coefficients, so the same pixels; 0.5-15 % smaller on the large app's 800 px thumbnails).
-  return s.fromSource || settings.kind === 'jpeg' ? encodeFull(s, settings) : found.probe
+  // A probe made with cheaper settings than the final (a JPEG's, without scan optimisation: the same
+  // pixels, 0.5-15 % more bytes on the large app's 800 px thumbnails) is encoded again for real.
+  return s.fromSource || probeSettings(settings) !== settings ? encodeFull(s, settings) : found.probe
+}
+
+/** What a search probe encodes with: a JPEG skips mozjpeg's scan optimisation (see `applyEncoder`). */
+function probeSettings(settings: EncoderSettings): EncoderSettings {
+  return settings.kind === 'jpeg' ? { ...settings, probe: true } : settings
 }
 
 /**
@@ -384,7 +390,7 @@ function atCeiling(data: Uint8Array, settings: EncoderSettings): boolean {
 
 async function encodeAndMeasure(s: Search, settings: EncoderSettings): Promise<{ out: Probe; distance: number }> {
   throwIfAborted(s.signal)
-  const out: Probe = await toBytes(applyEncoder(fromRaster(s.src.sharp, s.probe), settings.kind === 'jpeg' ? { ...settings, probe: true } : settings))
+  const out: Probe = await toBytes(applyEncoder(fromRaster(s.src.sharp, s.probe), probeSettings(settings)))
   out.settings = describe(settings)
   if ('quality' in settings) out.quality = settings.quality
   out.ceiling = atCeiling(out.data, settings)
@@ -523,22 +529,9 @@ function flatShare(whole: Reference): number {
   return flat / activity.length
 }
 
-/** A colour image with at most FLAT_ART.colours distinct pixel values (counting stops beyond). */
+/** A colour image with at most FLAT_ART.colours distinct pixel values. */
 function isFewColours(r: Raster): boolean {
-  const c = r.channels
-  if (c < 3) return false
-  const seen = new Set<number>()
-  const d = r.data
-  let last = -1
-  for (let i = 0; i < d.length; i += c) {
-    const v = c === 4 ? ((d[i]! << 24) | (d[i + 1]! << 16) | (d[i + 2]! << 8) | d[i + 3]!) >>> 0 : (d[i]! << 16) | (d[i + 1]! << 8) | d[i + 2]!
-    // Flat art repeats its left neighbour almost everywhere: only a change can be a new colour.
-    if (v === last) continue
-    last = v
-    seen.add(v)
-    if (seen.size > FLAT_ART.colours) return false
-  }
-  return true
+  return r.channels >= 3 && countColours(r.data, FLAT_ART.colours, r.channels) <= FLAT_ART.colours
 }
 
 /** The palette qualities from `floor` up, the first guess the lowest of them. */

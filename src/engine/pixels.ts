@@ -29,11 +29,26 @@ export async function decodesTo(
   return c.width === reference.width && c.height === reference.height && c.data.equals(reference.data)
 }
 
-/** The distinct RGBA colours, counted up to `cap` + 1: counting stops as soon as there are more than `cap`. */
-export function countColours(rgba: Buffer, cap = 256): number {
+/**
+ * The distinct pixel values of interleaved 8-bit pixels (`channels` per pixel, RGBA by default), counted
+ * up to `cap` + 1: counting stops as soon as there are more than `cap`.
+ */
+export function countColours(pixels: Uint8Array, cap = 256, channels = 4): number {
   const seen = new Set<number>()
-  for (let i = 0; i + 3 < rgba.length; i += 4) {
-    seen.add(rgba.readUInt32LE(i))
+  let last = -1
+  for (let i = 0; i + channels - 1 < pixels.length; i += channels) {
+    const v =
+      channels === 4
+        ? ((pixels[i]! << 24) | (pixels[i + 1]! << 16) | (pixels[i + 2]! << 8) | pixels[i + 3]!) >>> 0
+        : channels === 3
+          ? (pixels[i]! << 16) | (pixels[i + 1]! << 8) | pixels[i + 2]!
+          : channels === 2
+            ? (pixels[i]! << 8) | pixels[i + 1]!
+            : pixels[i]!
+    // Flat areas repeat their left neighbour: only a change can be a new colour.
+    if (v === last) continue
+    last = v
+    seen.add(v)
     if (seen.size > cap) break
   }
   return seen.size

@@ -20,6 +20,15 @@ vi.mock('../../src/engine/png-residual.ts', async (original) => {
   return { ...actual, quantizeResiduals: vi.fn(actual.quantizeResiduals) }
 })
 
+/** The qualities of the palette encodes made since the encoder mock was last cleared. */
+function paletteQualities(): number[] {
+  return vi
+    .mocked(encoder.applyEncoder)
+    .mock.calls.map(([, s]) => s)
+    .filter((s) => s.kind === 'png-palette')
+    .map((s) => (s as { quality: number }).quality)
+}
+
 describe('what the search spends', () => {
   it('skips the residual search when even its coarsest step is no smaller than the palette (flat art)', async () => {
     const quantize = vi.mocked(residual.quantizeResiduals)
@@ -44,9 +53,8 @@ describe('the palette search', () => {
     const encode = vi.mocked(encoder.applyEncoder)
     encode.mockClear()
     const result = await optimizeImage(fixture('chelsea.png'), params())
-    const palettes = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette')
     expect(result.settings).toMatch(/residual/)
-    expect(palettes.map((s) => (s as { quality: number }).quality)).toEqual([95])
+    expect(paletteQualities()).toEqual([95])
   })
 
   it('starts at q95 on flat vector art, whose anti-aliased edges a lower palette turns into staircases', async () => {
@@ -61,19 +69,16 @@ describe('the palette search', () => {
     const encode = vi.mocked(encoder.applyEncoder)
     encode.mockClear()
     const result = await optimizeImage(art, params())
-    const qualities = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette').map((s) => (s as { quality: number }).quality)
     expect(result.settings).toMatch(/palette q(95|100)/)
-    expect(Math.min(...qualities)).toBe(95)
+    expect(Math.min(...paletteQualities())).toBe(95)
     // ultra, whose looser bound allows some visible damage, keeps q90.
     encode.mockClear()
     await optimizeImage(art, params({ compression: 'ultra' }))
-    const ultra = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette').map((s) => (s as { quality: number }).quality)
-    expect(Math.min(...ultra)).toBe(90)
+    expect(Math.min(...paletteQualities())).toBe(90)
     // A screenshot-like image with flat areas (horse.png: 79 % flat) still searches the lower qualities.
     encode.mockClear()
     await optimizeImage(fixture('horse.png'), params())
-    const horse = encode.mock.calls.map(([, s]) => s).filter((s) => s.kind === 'png-palette').map((s) => (s as { quality: number }).quality)
-    expect(Math.min(...horse)).toBeLessThan(95)
+    expect(Math.min(...paletteQualities())).toBeLessThan(95)
   })
 
   it('reads whether a palette PNG used every colour it was allowed', async () => {
