@@ -1,5 +1,6 @@
 import type { Sharp as SharpInstance } from 'sharp'
 import { boxBlur, RowBlur } from './box-blur.ts'
+import { CoreView, type CoreParams } from './metric-core.ts'
 import { yieldToEventLoop } from './run.ts'
 
 export { boxBlur } from './box-blur.ts'
@@ -94,6 +95,8 @@ export interface ReferenceView {
   activity: Float32Array
   /** Scratch for the per-pixel scores, kept between measurements of the same image (taken while in use). */
   scores?: Float32Array | null
+  /** The WebAssembly core that holds this view (metric-core.ts), and the parameters it measures with. */
+  core?: { view: CoreView; params: MetricParams }
 }
 
 export interface Reference {
@@ -119,6 +122,28 @@ async function decodeLab(
   const c = info.channels
   if (darkGamma !== 1) for (let j = 0; j < f.length; j += c) f[j] = darkL(f[j]!, darkGamma)
   return { width: info.width, height: info.height, channels: c, data: f }
+}
+
+/** Decode a pipeline into 8-bit sRGB, flattened on `background` and shrunk to `resize` when given (the core's input). */
+async function decodeSrgb(
+  p: SharpInstance,
+  background: string | null,
+  resize: { width: number; height: number } | null,
+): Promise<{ data: Uint8Array; width: number; height: number; channels: number }> {
+  if (background) p = p.flatten({ background })
+  if (resize) p = p.resize({ width: resize.width, height: resize.height, fit: 'fill', kernel: 'linear' })
+  const { data, info } = await p.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
+  return { data, width: info.width, height: info.height, channels: info.channels }
+}
+
+/**
+ * The parameters in the WebAssembly core's terms, or null for those it does not implement (a banding
+ * term, a dark gamma: calibration experiments), which the TypeScript below measures instead.
+ */
+function coreParams(params: MetricParams): CoreParams | null {
+  if ((params.bandWeight ?? 0) !== 0 || (params.darkGamma ?? 1) !== 1) return null
+  const { chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale } = params
+  return { chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale, chromaScale: params.chromaScale ?? 0, chromaRadius: params.chromaRadius ?? errorRadius, poolTop: params.poolTop ?? 0 }
 }
 
 /** Decode a pipeline into CIELAB planes, flattened on `background` and shrunk to `resize` when given. */
@@ -170,12 +195,20 @@ export async function makeReference(
       ? { width: Math.max(1, Math.round(size.width * shrink)), height: Math.max(1, Math.round(size.height * shrink)) }
       : null
   const views: Reference['views'] = []
+  const core = coreParams(params)
+  const viewMask = mask && !resize ? mask : undefined
   for (const bg of backgrounds) {
-    const lab = await toLab(pipeline(), bg, resize)
+    if (core) {
+      const view = await CoreView.create(await decodeSrgb(pipeline(), bg, resize), core, viewMask)
+      const lab: LabImage = { width: view.width, height: view.height, L: view.L, a: view.a, b: view.b }
+      views.push({ lab, activity: view.activity, core: { view, params } })
+    } else {
+      const lab = await toLab(pipeline(), bg, resize)
+      views.push({ lab, activity: activityMap(lab, params.maskRadius) })
+    }
     await yieldToEventLoop()
-    views.push({ lab, activity: activityMap(lab, params.maskRadius) })
   }
-  return { views, backgrounds, resize, ...(mask && !resize ? { mask } : {}) }
+  return { views, backgrounds, resize, ...(viewMask ? { mask: viewMask } : {}) }
 }
 
 /** The distance between the reference and a candidate (encoded bytes). */
@@ -186,6 +219,12 @@ export async function distanceTo(
 ): Promise<number> {
   let worst = 0
   for (const [i, bg] of ref.backgrounds.entries()) {
+    const core = ref.views[i]!.core
+    if (core?.params === params) {
+      worst = Math.max(worst, core.view.distance(await decodeSrgb(candidate(), bg, ref.resize)))
+      await yieldToEventLoop()
+      continue
+    }
     const lab = await decodeLab(candidate(), bg, ref.resize, METRIC_PARAMS.darkGamma ?? 1)
     await yieldToEventLoop()
     const steps = distanceSteps(ref.views[i]!, lab, params, ref.mask)
