@@ -92,7 +92,8 @@ const RESIDUAL_STEPS = { grey: [2, 4, 6, 8, 10, 12, 16], colour: [2, 3, 4, 5, 6,
 const SMOOTH_RESIDUAL_SHARE = 2 / 3
 /** Local activity (L*) below which a pixel counts as flat. */
 const FLAT_ACTIVITY = 0.25
-const SMOOTH_IMAGE = { share: 0.5 }
+/** The share of flat pixels from which an image counts as smooth (see SMOOTH_RESIDUAL_SHARE). */
+const SMOOTH_SHARE = 0.5
 /**
  * Flat vector art: nearly all of it flat (photos: 2–10 %, screenshots 10–65 %, the art 91–97 %) in few
  * distinct colours (photos and gradients: tens of thousands; the art 500–4,800). A palette below q95
@@ -183,7 +184,7 @@ export async function optimizeLossy(src: Source, params: EngineParams, signal?: 
   const fromSource = params.keepExif || (src.isCmyk && !params.cmykToRgb)
   // Judged on the whole image, not on a tile mosaic, which over-represents smooth cells on purpose.
   const flat = src.format === 'png' ? flatShare(fullRef ?? probeRef) : 0
-  const residual = flat >= SMOOTH_IMAGE.share ? limits.residual * SMOOTH_RESIDUAL_SHARE : limits.residual
+  const residual = flat >= SMOOTH_SHARE ? limits.residual * SMOOTH_RESIDUAL_SHARE : limits.residual
   const palette = flat >= FLAT_ART.share && isFewColours(raster) ? paletteFrom(FLAT_ART.paletteFloor[level]) : PALETTE_QUALITIES
   const s: Search = { src, params, limits, floorMargin: FLOOR_MARGIN[level], signal, raster, plan, probe, probeRef, fullRef, decode, fromSource, residualLimit: residual, palette }
   switch (src.format) {
@@ -226,7 +227,8 @@ async function optimizePng(s: Search): Promise<Encoded | null> {
     const palette = await searchProbes(s, 'palette', s.palette, paletteAt)
     const residual = residualAllowed ? await searchResidual(s, palette?.probe.data.length) : null
     let best = smaller(palette?.probe ?? null, residual?.out ?? null)
-    if (best && s.fromSource && best === palette?.probe) best = await encodeFull(s, paletteAt(palette.probe.quality!))
+    // The palette's pick goes through finish() as every search's does (encoded again when metadata must follow).
+    if (palette && best === palette.probe) best = await finish(s, 'palette', s.palette, paletteAt, palette)
     return best ?? optimizeLossless(s.src, s.params, s.signal)
   }
   // Tiles: both families are searched on the mosaic; the one smaller there is made at full size first.
