@@ -2,11 +2,11 @@
  * The embedded default through the real client and the real in-process server: what the plugin sends it.
  */
 import { describe, expect, it, onTestFinished } from 'vitest'
-import os from 'node:os'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ClientEvent } from '../../src/client/types.ts'
 import { openOptimizer } from '../../src/core/optimizer.ts'
+import { embeddedWorkers } from '../../src/server/embedded.ts'
 
 const IMAGES = ['chelsea.png', 'green_palette.png', 'horse.png', 'page.png', 'palette_color.png', 'text.png']
 
@@ -30,6 +30,6 @@ describe('openOptimizer, embedded', () => {
       if (e.type === 'sent' && e.endpoint === '/optimize') most = Math.max(most, ++inFlight)
       if (e.type === 'done') inFlight--
     }
-    expect(most).toBeLessThanOrEqual(os.availableParallelism() + 2)
+    expect(most).toBeLessThanOrEqual(embeddedWorkers() + 2)
   })
 })
