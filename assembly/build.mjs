@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const ASC_ARGS = ['assembly/metric.ts', '-O3', '--noAssert', '--runtime', 'stub']
+const ASC_ARGS = ['assembly/metric.ts', '-O3', '--noAssert', '--runtime', 'stub', '--enable', 'simd']
 
 /** The module as `asc` compiles it now, and the TypeScript that carries it. */
 function compile() {

@@ -22,6 +22,8 @@ let lookahead: i32 = 0
 // Buffers (byte offsets into memory).
 let tRgb: usize = 0 // f32[9][256]: each matrix coefficient times the linear value of each byte
 let tCbrt: usize = 0 // f32[QUANT]
+let tXyz: usize = 0 // v128[3][256]: (X, Y, Z, 0) of each channel's byte, from tRgb
+let tStep: usize = 0 // f32[QUANT]: tCbrt[i + 1] - tCbrt[i], the interpolation's slope
 let refL: usize = 0
 let refA: usize = 0
 let refB: usize = 0
@@ -30,6 +32,7 @@ let mask: usize = 0
 let scores: usize = 0
 let cand: usize = 0 // u8, up to 4 channels per pixel
 let candLab: usize = 0 // f32[3 * width]: one row
+let zeroRow: usize = 0 // f32[width] of zeros: the row a blur adds or drops where there is none
 let errRow: usize = 0
 let colourRow: usize = 0
 let errRing: usize = 0
@@ -70,6 +73,8 @@ export function setup(w: i32, h: i32, errorRadius: i32, chromaRadius: i32, maskR
   const layout = take(16 * 4)
   tRgb = take(9 * 256 * 4)
   tCbrt = take(<usize>QUANT * 4)
+  tXyz = take(3 * 256 * 16)
+  tStep = take(<usize>QUANT * 4)
   refL = take(n * 4)
   refA = take(n * 4)
   refB = take(n * 4)
@@ -77,7 +82,8 @@ export function setup(w: i32, h: i32, errorRadius: i32, chromaRadius: i32, maskR
   mask = take(n)
   scores = take(n * 4)
   cand = take(n * 4)
-  candLab = take(<usize>w * 12)
+  candLab = take(<usize>w * 12 + 16) // + the spare lanes of the last pixels' vector loads and stores
+  zeroRow = take(<usize>w * 4)
   errRow = take(<usize>w * 4)
   colourRow = take(<usize>w * 4)
   errRing = take(<usize>errSlots * <usize>w * 4)
@@ -102,30 +108,40 @@ export function setup(w: i32, h: i32, errorRadius: i32, chromaRadius: i32, maskR
   return layout
 }
 
-/**
- * One pixel's cube root from libvips' table, interpolated as libvips does. libvips divides by the white
- * point in double; multiplying by its reciprocal gives the same float on every 8-bit sRGB colour (all 2^24
- * are checked in test/engine/metric-core.test.ts) at a fraction of the cost.
- */
-@inline
-function cbrtOf(t: f32, perWhite: f64): f32 {
-  const nq = <f32>(<f64>(<f32>QUANT * t) * perWhite)
-  let i = <i32>nq
-  if (i > QUANT - 2) i = QUANT - 2
-  else if (i < 0) i = 0
-  const c = load<f32>(tCbrt + (<usize>i << 2))
-  return c + (nq - <f32>i) * (load<f32>(tCbrt + (<usize>(i + 1) << 2)) - c)
+/** The vector tables, from the scalar ones the caller filled (before anything is measured). */
+export function prepareTables(): void {
+  for (let c = 0; c < 3; c++) {
+    for (let v = 0; v < 256; v++) {
+      const at = tXyz + <usize>(c * 256 + v) * 16
+      for (let axis = 0; axis < 3; axis++) store<f32>(at + <usize>axis * 4, load<f32>(tRgb + <usize>((axis * 3 + c) * 256 + v) * 4))
+      store<f32>(at, 0, 12)
+    }
+  }
+  for (let i = 0; i < QUANT - 1; i++) {
+    const at = tCbrt + (<usize>i << 2)
+    store<f32>(tStep + (<usize>i << 2), load<f32>(at, 4) - load<f32>(at))
+  }
 }
 
 /**
- * sRGB bytes (`channels` apart) of `count` pixels from `src` to CIELAB, interleaved, at `dst`. A pixel equal
- * to the one before it (runs: flat art, screenshots, a palette's output) copies its Lab instead.
+ * sRGB bytes (`channels` apart) of `count` pixels from `src` to CIELAB, interleaved, at `dst`, as libvips
+ * computes it (colour/sRGB2scRGB.c, scRGB2XYZ.c, XYZ2Lab.c): X, Y and Z side by side in one vector, each
+ * lane the same float operations as libvips' scalar code. libvips divides by the white point in double;
+ * multiplying by its reciprocal gives the same float on every 8-bit sRGB colour (all 2^24 are checked in
+ * test/engine/metric-core.test.ts). A pixel equal to the one before it (runs: flat art, screenshots, a
+ * palette's output) copies its Lab instead.
  */
 function toLab(src: usize, channels: i32, count: i32, dst: usize): void {
+  const quant = f32x4.splat(<f32>QUANT)
+  const perWhiteXY = f64x2(1.0 / 95.047, 1.0 / 100.0)
+  const perWhiteZ = f64x2(1.0 / 108.8827, 0)
+  const low = i32x4.splat(0)
+  const high = i32x4.splat(QUANT - 2)
+  const scale = f32x4(116, 500, 200, 0)
+  const offset = f32x4(-16, 0, 0, 0)
+  const zero = f32x4.splat(0)
   let last: i32 = -1
-  let L: f32 = 0
-  let A: f32 = 0
-  let B: f32 = 0
+  let lab = zero
   for (let x = 0; x < count; x++) {
     const p = src + <usize>(x * channels)
     const r = <i32>load<u8>(p)
@@ -134,23 +150,28 @@ function toLab(src: usize, channels: i32, count: i32, dst: usize): void {
     const key = r | (g << 8) | (b << 16)
     if (key !== last) {
       last = key
-      const ro = <usize>r << 2
-      const go = (<usize>g << 2) + 1024
-      const bo = (<usize>b << 2) + 2048
-      const X = load<f32>(tRgb + ro) + load<f32>(tRgb + go) + load<f32>(tRgb + bo)
-      const Y = load<f32>(tRgb + 3072 + ro) + load<f32>(tRgb + 3072 + go) + load<f32>(tRgb + 3072 + bo)
-      const Z = load<f32>(tRgb + 6144 + ro) + load<f32>(tRgb + 6144 + go) + load<f32>(tRgb + 6144 + bo)
-      const fx = cbrtOf(X, 1.0 / 95.047)
-      const fy = cbrtOf(Y, 1.0 / 100.0)
-      const fz = cbrtOf(Z, 1.0 / 108.8827)
-      L = <f32>116.0 * fy - <f32>16.0
-      A = <f32>500.0 * (fx - fy)
-      B = <f32>200.0 * (fy - fz)
+      const xyz = f32x4.add(
+        f32x4.add(v128.load(tXyz + (<usize>r << 4)), v128.load(tXyz + 4096 + (<usize>g << 4))),
+        v128.load(tXyz + 8192 + (<usize>b << 4)),
+      )
+      const scaled = f32x4.mul(quant, xyz)
+      const xy = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(scaled), perWhiteXY))
+      const z = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(scaled, scaled, 2, 3, 0, 1)), perWhiteZ))
+      const nq = v128.shuffle<f32>(xy, z, 0, 1, 4, 5)
+      const i = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(nq), low), high)
+      const fraction = f32x4.sub(nq, f32x4.convert_i32x4_s(i))
+      const ix = <usize>i32x4.extract_lane(i, 0) << 2
+      const iy = <usize>i32x4.extract_lane(i, 1) << 2
+      const iz = <usize>i32x4.extract_lane(i, 2) << 2
+      const base = f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(tCbrt + ix)), 1, load<f32>(tCbrt + iy)), 2, load<f32>(tCbrt + iz))
+      const step = f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(tStep + ix)), 1, load<f32>(tStep + iy)), 2, load<f32>(tStep + iz))
+      const f = f32x4.add(base, f32x4.mul(fraction, step))
+      // (116·fy − 16, 500·(fx − fy), 200·(fy − fz)): (fy, fx, fy) − (0, fy, fz), scaled, offset.
+      const minuend = v128.shuffle<f32>(f, f, 1, 0, 1, 3)
+      const subtrahend = v128.shuffle<f32>(zero, f, 0, 5, 6, 0)
+      lab = f32x4.add(f32x4.mul(scale, f32x4.sub(minuend, subtrahend)), offset)
     }
-    const q = dst + <usize>(x * 12)
-    store<f32>(q, L)
-    store<f32>(q, A, 4)
-    store<f32>(q, B, 8)
+    v128.store(dst + <usize>(x * 12), lab)
   }
 }
 
@@ -252,7 +273,23 @@ function put(ring: usize, slots: i32, r: i32, y: i32, row: usize): void {
   else blurRow(row, at, width, r)
 }
 
-/** `RowBlur.take`: row `y` of the blurred result into `out`; returns the updated row count. */
+/** Two float32 at `p` as a pair of float64. */
+@inline
+function load2(p: usize): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(p))
+}
+
+/** A pair of float64 stored as two float32 at `p`. */
+@inline
+function store2(p: usize, v: v128): void {
+  v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0)
+}
+
+/**
+ * `RowBlur.take`: row `y` of the blurred result into `out`; returns the updated row count. Two columns
+ * at a time. A row entering or leaving at the edges is read as zeros: the sums are never −0 (they start
+ * at +0), so adding or taking away +0 leaves them as they are, as the TypeScript's separate loops do.
+ */
 function takeRow(ring: usize, slots: i32, r: i32, sums: usize, out: usize, y: i32, count0: i32): i32 {
   const w = width
   let count = count0
@@ -272,44 +309,51 @@ function takeRow(ring: usize, slots: i32, r: i32, sums: usize, out: usize, y: i3
     }
     count = end + 1
   }
-  const add = y + r + 1 < height ? ring + <usize>((y + r + 1) % slots) * <usize>w * 4 : 0
-  const drop = y - r >= 0 ? ring + <usize>((y - r) % slots) * <usize>w * 4 : 0
+  const adding = y + r + 1 < height
+  const dropping = y - r >= 0
+  const add = adding ? ring + <usize>((y + r + 1) % slots) * <usize>w * 4 : zeroRow
+  const drop = dropping ? ring + <usize>((y - r) % slots) * <usize>w * 4 : zeroRow
   const c = <f64>count
-  if (add !== 0 && drop !== 0) {
-    for (let x = 0; x < w; x++) {
-      const sp = sums + (<usize>x << 3)
-      const s = load<f64>(sp)
-      store<f32>(out + (<usize>x << 2), <f32>(s / c))
-      store<f64>(sp, s + <f64>load<f32>(add + (<usize>x << 2)) - <f64>load<f32>(drop + (<usize>x << 2)))
-    }
-  } else if (add !== 0) {
-    for (let x = 0; x < w; x++) {
-      const sp = sums + (<usize>x << 3)
-      const s = load<f64>(sp)
-      store<f32>(out + (<usize>x << 2), <f32>(s / c))
-      store<f64>(sp, s + <f64>load<f32>(add + (<usize>x << 2)))
-    }
-    count++
-  } else if (drop !== 0) {
-    for (let x = 0; x < w; x++) {
-      const sp = sums + (<usize>x << 3)
-      const s = load<f64>(sp)
-      store<f32>(out + (<usize>x << 2), <f32>(s / c))
-      store<f64>(sp, s - <f64>load<f32>(drop + (<usize>x << 2)))
-    }
-    count--
-  } else {
-    for (let x = 0; x < w; x++) store<f32>(out + (<usize>x << 2), <f32>(load<f64>(sums + (<usize>x << 3)) / c))
+  const c2 = f64x2.splat(c)
+  let x = 0
+  for (; x + 1 < w; x += 2) {
+    const sp = sums + (<usize>x << 3)
+    const s = v128.load(sp)
+    store2(out + (<usize>x << 2), f64x2.div(s, c2))
+    v128.store(sp, f64x2.sub(f64x2.add(s, load2(add + (<usize>x << 2))), load2(drop + (<usize>x << 2))))
   }
+  for (; x < w; x++) {
+    const sp = sums + (<usize>x << 3)
+    const s = load<f64>(sp)
+    store<f32>(out + (<usize>x << 2), <f32>(s / c))
+    store<f64>(sp, s + <f64>load<f32>(add + (<usize>x << 2)) - <f64>load<f32>(drop + (<usize>x << 2)))
+  }
+  if (adding && !dropping) count++
+  else if (dropping && !adding) count--
   return count
 }
 
-/** `differenceRow` for row `y`, the candidate's Lab made from its bytes first. */
+/** `differenceRow` for row `y`, the candidate's Lab made from its bytes first; two pixels at a time. */
 function differenceRow(y: i32, channels: i32, chromaWeight: f64): void {
   const w = width
   const start = <usize>y * <usize>w
   toLab(cand + start * <usize>channels, channels, w, candLab)
-  for (let x = 0; x < w; x++) {
+  const weight = f64x2.splat(chromaWeight)
+  let x = 0
+  for (; x + 1 < w; x += 2) {
+    const i = (start + <usize>x) << 2
+    const q = candLab + <usize>(x * 12)
+    const first = v128.load(q) // L0 a0 b0 L1
+    const second = v128.load(q, 12) // L1 a1 b1 L2
+    const la = v128.shuffle<f32>(first, second, 0, 4, 1, 5) // L0 L1 a0 a1
+    const dL = f64x2.sub(load2(refL + i), f64x2.promote_low_f32x4(la))
+    const da = f64x2.sub(load2(refA + i), f64x2.promote_low_f32x4(v128.shuffle<f32>(la, la, 2, 3, 0, 1)))
+    const db = f64x2.sub(load2(refB + i), f64x2.promote_low_f32x4(v128.shuffle<f32>(first, second, 2, 6, 2, 6)))
+    const ab = f64x2.add(f64x2.mul(da, da), f64x2.mul(db, db))
+    store2(errRow + (<usize>x << 2), f64x2.add(f64x2.mul(dL, dL), f64x2.mul(weight, ab)))
+    store2(colourRow + (<usize>x << 2), ab)
+  }
+  for (; x < w; x++) {
     const i = (start + <usize>x) << 2
     const q = candLab + <usize>(x * 12)
     const dL = <f64>load<f32>(refL + i) - <f64>load<f32>(q)
@@ -321,12 +365,33 @@ function differenceRow(y: i32, channels: i32, chromaWeight: f64): void {
   }
 }
 
-/** `scoreRow`: the row's masked scores into `scores`; returns its largest. */
+/**
+ * `scoreRow`: the row's masked scores into `scores`; returns its largest. Two pixels at a time: the larger
+ * is kept with `pmax` (`a < b ? b : a`), as the TypeScript's `if (s > worst)` keeps it.
+ */
 function scoreRow(y: i32, useMask: bool, useColour: bool, chromaScale: f64, maskFloor: f64, maskSlope: f64): f64 {
   const w = width
   const start = <usize>y * <usize>w
-  let worst: f64 = 0
-  for (let x = 0; x < w; x++) {
+  const zero = f64x2.splat(0)
+  const colourScale = f64x2.splat(chromaScale)
+  const floor = f64x2.splat(maskFloor)
+  const slope = f64x2.splat(maskSlope)
+  let worst2 = zero
+  let x = 0
+  for (; x + 1 < w; x += 2) {
+    const i = start + <usize>x
+    let e = f64x2.sqrt(f64x2.max(zero, load2(errOut + (<usize>x << 2))))
+    if (useColour) e = f64x2.max(e, f64x2.mul(colourScale, f64x2.sqrt(f64x2.max(zero, load2(colourOut + (<usize>x << 2))))))
+    let s = f64x2.div(e, f64x2.add(floor, f64x2.mul(slope, load2(activity + (i << 2)))))
+    // Outside the mask a score is +0, which never raises the row's largest (scores are never below 0).
+    if (useMask) s = v128.and(s, i64x2.replace_lane(i64x2.splat(load<u8>(mask + i) !== 0 ? -1 : 0), 1, load<u8>(mask + i + 1) !== 0 ? -1 : 0))
+    store2(scores + (i << 2), s)
+    worst2 = f64x2.pmax(worst2, s)
+  }
+  const w0 = f64x2.extract_lane(worst2, 0)
+  const w1 = f64x2.extract_lane(worst2, 1)
+  let worst = w0 < w1 ? w1 : w0
+  for (; x < w; x++) {
     const i = start + <usize>x
     if (useMask && load<u8>(mask + i) === 0) {
       store<f32>(scores + (i << 2), 0)

@@ -13,6 +13,7 @@ import { METRIC_CORE_WASM } from './metric-core-binary.ts'
 interface CoreExports {
   memory: { buffer: ArrayBuffer }
   setup(width: number, height: number, errorRadius: number, chromaRadius: number, maskRadius: number): number
+  prepareTables(): void
   referenceLab(channels: number): void
   referenceActivity(): void
   distance(
@@ -146,6 +147,7 @@ export class CoreView {
     const [rgbAt, cbrtAt, L, a, b, activity, maskAt, , candidateAt] = layout as unknown as number[]
     new Float32Array(core.memory.buffer, rgbAt, t.rgb.length).set(t.rgb)
     new Float32Array(core.memory.buffer, cbrtAt, t.cbrt.length).set(t.cbrt)
+    core.prepareTables()
     const view = new CoreView(core, pixels.width, pixels.height, params, candidateAt!, mask !== undefined, { L: L!, a: a!, b: b!, activity: activity!, mask: maskAt! }, mask)
     view.bytes.set(pixels.data, candidateAt)
     core.referenceLab(pixels.channels)
