@@ -44,9 +44,25 @@ interface WasmApi {
   Module: new (bytes: Uint8Array) => object
   Instance: new (module: object, imports: object) => { exports: unknown }
 }
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
 
-let module: object | undefined
+/** The compiled module; null where this runtime cannot compile it (WebAssembly SIMD needs SSE4.1 or NEON). */
+let module: object | null | undefined
+
+/**
+ * Whether the core can run here. Where it cannot, metric.ts measures in TypeScript instead: the same
+ * distances, only slower, so no image is lost to an old CPU.
+ */
+export function coreAvailable(): boolean {
+  if (module === undefined) {
+    try {
+      const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
+      module = new wasm.Module(Buffer.from(METRIC_CORE_WASM, 'base64'))
+    } catch {
+      module = null
+    }
+  }
+  return module !== null
+}
 let tables: Promise<Tables> | undefined
 
 /**
@@ -139,8 +155,9 @@ export class CoreView {
     mask?: Uint8Array,
   ): Promise<CoreView> {
     const t = await loadTables()
-    module ??= new wasm.Module(Buffer.from(METRIC_CORE_WASM, 'base64'))
-    const core = new wasm.Instance(module, {}).exports as unknown as CoreExports
+    if (!coreAvailable()) throw new Error('The metric core cannot run on this runtime (no WebAssembly SIMD).')
+    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
+    const core = new wasm.Instance(module!, {}).exports as unknown as CoreExports
     const layoutAt = core.setup(pixels.width, pixels.height, params.errorRadius, params.chromaRadius, params.maskRadius)
     if (layoutAt === 0) throw new RangeError(`The metric cannot hold a ${pixels.width}x${pixels.height} image.`)
     const layout = new Uint32Array(core.memory.buffer, layoutAt, 9)

@@ -1,6 +1,6 @@
 import type { Sharp as SharpInstance } from 'sharp'
 import { boxBlur, RowBlur } from './box-blur.ts'
-import { CoreView, type CoreParams } from './metric-core.ts'
+import { coreAvailable, CoreView, type CoreParams } from './metric-core.ts'
 import { yieldToEventLoop } from './run.ts'
 
 export { boxBlur } from './box-blur.ts'
@@ -138,10 +138,11 @@ async function decodeSrgb(
 
 /**
  * The parameters in the WebAssembly core's terms, or null for those it does not implement (a banding
- * term, a dark gamma: calibration experiments), which the TypeScript below measures instead.
+ * term, a dark gamma: calibration experiments) and where it cannot run: the TypeScript below measures
+ * those instead.
  */
 function coreParams(params: MetricParams): CoreParams | null {
-  if ((params.bandWeight ?? 0) !== 0 || (params.darkGamma ?? 1) !== 1) return null
+  if ((params.bandWeight ?? 0) !== 0 || (params.darkGamma ?? 1) !== 1 || !coreAvailable()) return null
   const { chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale } = params
   return { chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale, chromaScale: params.chromaScale ?? 0, chromaRadius: params.chromaRadius ?? errorRadius, poolTop: params.poolTop ?? 0 }
 }

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import sharp, { type Sharp } from 'sharp'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { CoreView } from '../../src/engine/metric-core.ts'
 import { activityMap, distanceTo, labDistance, makeReference, METRIC_PARAMS, toLab, type MetricParams } from '../../src/engine/metric.ts'
 import { decodeRaster, fromRaster } from '../../src/engine/raster.ts'
@@ -119,6 +119,29 @@ describe('metric core (WebAssembly)', () => {
     const lab = await toLab(sharp(input), null, null)
     const expected = labDistance({ lab, activity: activityMap(lab, banding.maskRadius) }, await toLab(sharp(encoded), null, null), banding)
     expect(await distanceTo(ref, () => sharp(encoded), banding)).toBe(expected)
+  })
+
+  it('where WebAssembly cannot compile it (no SIMD), the TypeScript measures instead: the same distance', async () => {
+    vi.resetModules()
+    vi.stubGlobal('WebAssembly', {
+      Module: class {
+        constructor() {
+          throw new Error('WebAssembly SIMD unsupported')
+        }
+      },
+    })
+    try {
+      const metric = await import('../../src/engine/metric.ts')
+      const input = fixture('rocket.jpg')
+      const meta = await sharp(input).metadata()
+      const ref = await metric.makeReference(() => sharp(input), { width: meta.width!, height: meta.height! }, false)
+      expect(ref.views[0]!.core).toBeUndefined()
+      const encoded = await sharp(input).jpeg({ quality: 40 }).toBuffer()
+      expect(await metric.distanceTo(ref, () => sharp(encoded))).toBe(await typescriptDistance(() => sharp(input), encoded, [null], null))
+    } finally {
+      vi.unstubAllGlobals()
+      vi.resetModules()
+    }
   })
 
   it('answers Infinity for a candidate of another size', async () => {
