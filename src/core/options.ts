@@ -136,8 +136,9 @@ export interface Options {
   failOnError?: boolean
   /**
    * How many optimize jobs may be in flight at once. The embedded server gets one image per job and, by
-   * default, one job more than it has workers (CPU cores): more would only wait in its memory.
-   * @default 8 (embedded: CPU cores + 1)
+   * default, one job more than it has workers (CPU cores + 1): more would only wait in its memory. A
+   * lower value caps the images it optimizes at once, and so its memory.
+   * @default 8 (embedded: CPU cores + 2)
    */
   concurrency?: number
   /**
