@@ -236,24 +236,17 @@ function blurRow(src: usize, dst: usize, length: i32, r: i32): void {
   }
   const midStart = min(r, length)
   const midEnd = max(midStart, length - r - 1)
-  let k = 0
-  for (; k < midStart; k++) {
-    store<f32>(dst + (<usize>k << 2), <f32>(sum / <f64>count))
-    if (k + r + 1 < length) {
-      sum += <f64>load<f32>(src + (<usize>(k + r + 1) << 2))
-      count++
+  for (let k = 0; k < length; k++) {
+    if (k === midStart) {
+      // In the middle a value enters and one leaves at every step: no bounds to test, the count is constant.
+      for (; k < midEnd; k++) {
+        store<f32>(dst + (<usize>k << 2), <f32>(sum / <f64>count))
+        sum += <f64>load<f32>(src + (<usize>(k + r + 1) << 2))
+        sum -= <f64>load<f32>(src + (<usize>(k - r) << 2))
+      }
+      if (k >= length) break
     }
-    if (k - r >= 0) {
-      sum -= <f64>load<f32>(src + (<usize>(k - r) << 2))
-      count--
-    }
-  }
-  for (; k < midEnd; k++) {
-    store<f32>(dst + (<usize>k << 2), <f32>(sum / <f64>count))
-    sum += <f64>load<f32>(src + (<usize>(k + r + 1) << 2))
-    sum -= <f64>load<f32>(src + (<usize>(k - r) << 2))
-  }
-  for (; k < length; k++) {
+    // Near either end the window is cut short by the row's edge.
     store<f32>(dst + (<usize>k << 2), <f32>(sum / <f64>count))
     if (k + r + 1 < length) {
       sum += <f64>load<f32>(src + (<usize>(k + r + 1) << 2))

@@ -94,6 +94,20 @@ describe('metric core (WebAssembly)', () => {
     }
   }, 120_000)
 
+  it('measures what the TypeScript measures on images narrower and shorter than the blurs (edges only)', async () => {
+    let seed = 11
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+    for (const [width, height] of [[1, 1], [1, 9], [9, 1], [2, 3], [5, 5], [7, 13], [13, 7], [64, 3]] as const) {
+      const raw = { width, height, channels: 3 as const }
+      const reference = Buffer.from(Array.from({ length: width * height * 3 }, () => Math.floor(rnd() * 256)))
+      const candidate = Buffer.from(reference.map((v) => Math.max(0, Math.min(255, v + Math.round((rnd() - 0.5) * 40)))))
+      const encoded = await sharp(candidate, { raw }).png().toBuffer()
+      const ref = await makeReference(() => sharp(reference, { raw }), { width, height }, false)
+      const expected = await typescriptDistance(() => sharp(reference, { raw }), encoded, [null], null)
+      expect(await distanceTo(ref, () => sharp(encoded)), `${width}x${height}`).toBe(expected)
+    }
+  })
+
   it('measures what the TypeScript measures on a tile mosaic, its seams masked out', async () => {
     const big = await sharp(fixture('chelsea.png')).resize(2000, 1400, { fit: 'fill' }).png().toBuffer()
     const raster = await decodeRaster(sharp(big))
