@@ -34,12 +34,13 @@ async function typescriptDistance(
   backgrounds: (string | null)[],
   resize: { width: number; height: number } | null,
   mask?: Uint8Array,
+  params: MetricParams = METRIC_PARAMS,
 ): Promise<number> {
   let worst = 0
   for (const bg of backgrounds) {
     const lab = await toLab(reference(), bg, resize)
-    const view = { lab, activity: activityMap(lab, METRIC_PARAMS.maskRadius) }
-    worst = Math.max(worst, labDistance(view, await toLab(sharp(candidate), bg, resize), METRIC_PARAMS, mask))
+    const view = { lab, activity: activityMap(lab, params.maskRadius) }
+    worst = Math.max(worst, labDistance(view, await toLab(sharp(candidate), bg, resize), params, mask))
   }
   return worst
 }
@@ -120,6 +121,23 @@ describe('metric core (WebAssembly)', () => {
       const encoded = await fromRaster(sharp, probe).jpeg({ quality }).toBuffer()
       const expected = await typescriptDistance(() => fromRaster(sharp, probe), encoded, [null], null, mask)
       expect(await distanceTo(ref, () => sharp(encoded)), `q${quality}`).toBe(expected)
+    }
+  })
+
+  it('measures what the TypeScript measures with other parameters (unequal radii, no colour term, radius 0)', async () => {
+    const input = fixture('chelsea.png')
+    const meta = await sharp(input).metadata()
+    const encoded = await sharp(input).jpeg({ quality: 50 }).toBuffer()
+    const variants: MetricParams[] = [
+      { ...METRIC_PARAMS, chromaRadius: 5, errorRadius: 2 },
+      { ...METRIC_PARAMS, chromaScale: 0, poolTop: 0 },
+      { ...METRIC_PARAMS, errorRadius: 0, chromaRadius: 0, maskRadius: 0 },
+    ]
+    for (const params of variants) {
+      const ref = await makeReference(() => sharp(input), { width: meta.width!, height: meta.height! }, false, params)
+      expect(ref.views[0]!.core).toBeDefined()
+      const expected = await typescriptDistance(() => sharp(input), encoded, [null], null, undefined, params)
+      expect(await distanceTo(ref, () => sharp(encoded), params), JSON.stringify(params)).toBe(expected)
     }
   })
 
