@@ -1,5 +1,5 @@
-// The metric's per-measurement core (src/engine/metric.ts, `distanceSteps`) in AssemblyScript, compiled to
-// src/engine/metric-core.wasm by `npm run build:wasm`. The same arithmetic in the same order: float64
+// The metric's per-measurement core (src/engine/metric.ts, `distanceSteps`) in AssemblyScript, compiled
+// by `npm run build:wasm` into src/engine/metric-core-binary.ts (loaded by src/engine/metric-core.ts). The same arithmetic in the same order: float64
 // expressions stored as float32 where the TypeScript stores them in a Float32Array, so the distance is
 // the same to the bit (test/engine/metric-core.test.ts). On top, a candidate is read as 8-bit sRGB and
 // turned into CIELAB here, as libvips does it (its tables, its float32 steps), instead of libvips writing
@@ -8,8 +8,9 @@
 // One instance measures against one reference view: `setup` lays out every buffer once, the caller fills
 // the tables and the reference, then calls `distance` per candidate. Memory only grows in `setup`.
 
-/** libvips' XYZ → Lab cube-root table (colour/XYZ2Lab.c), filled by the caller. */
+/** Entries in libvips' XYZ → Lab cube-root table (colour/XYZ2Lab.c). */
 const QUANT: i32 = 100000
+/** The top quantile's histogram bins (`topQuantile` in metric.ts). */
 const BINS: i32 = 4096
 
 let width: i32 = 0
@@ -57,7 +58,10 @@ function take(bytes: usize): usize {
   return at
 }
 
-/** Lays out the buffers for a `w`×`h` reference; returns where each one starts (see `LAYOUT` in metric-core.ts). */
+/**
+ * Lays out the buffers for a `w`×`h` reference; returns where a list of the first nine buffers' offsets
+ * starts (read in this order by `CoreView.create` in metric-core.ts), or 0 when memory cannot grow.
+ */
 export function setup(w: i32, h: i32, errorRadius: i32, chromaRadius: i32, maskRadius: i32): usize {
   width = w
   height = h
