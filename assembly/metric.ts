@@ -21,9 +21,9 @@ let activityRadius: i32 = 0
 let lookahead: i32 = 0
 
 // Buffers (byte offsets into memory).
-let tRgb: usize = 0 // f32[9][256]: each matrix coefficient times the linear value of each byte
+// The tables, filled by the caller (metric-core.ts builds them once per thread):
+let tXyz: usize = 0 // v128[3][256]: (X, Y, Z, 0) that each channel's byte adds
 let tCbrt: usize = 0 // f32[QUANT]
-let tXyz: usize = 0 // v128[3][256]: (X, Y, Z, 0) of each channel's byte, from tRgb
 let tStep: usize = 0 // f32[QUANT]: tCbrt[i + 1] - tCbrt[i], the interpolation's slope
 let refL: usize = 0
 let refA: usize = 0
@@ -59,7 +59,7 @@ function take(bytes: usize): usize {
 }
 
 /**
- * Lays out the buffers for a `w`×`h` reference; returns where a list of the first nine buffers' offsets
+ * Lays out the buffers for a `w`×`h` reference; returns where a list of the first ten buffers' offsets
  * starts (read in this order by `CoreView.create` in metric-core.ts), or 0 when memory cannot grow.
  */
 export function setup(w: i32, h: i32, errorRadius: i32, chromaRadius: i32, maskRadius: i32): usize {
@@ -75,9 +75,8 @@ export function setup(w: i32, h: i32, errorRadius: i32, chromaRadius: i32, maskR
   const n = <usize>w * <usize>h
   top = __heap_base
   const layout = take(16 * 4)
-  tRgb = take(9 * 256 * 4)
-  tCbrt = take(<usize>QUANT * 4)
   tXyz = take(3 * 256 * 16)
+  tCbrt = take(<usize>QUANT * 4)
   tStep = take(<usize>QUANT * 4)
   refL = take(n * 4)
   refA = take(n * 4)
@@ -100,31 +99,17 @@ export function setup(w: i32, h: i32, errorRadius: i32, chromaRadius: i32, maskR
   hist = take(<usize>BINS * 4)
   const pages = <i32>((top + 0xffff) >> 16) - memory.size()
   if (pages > 0 && memory.grow(pages) < 0) return 0
-  store<u32>(layout, <u32>tRgb)
+  store<u32>(layout, <u32>tXyz)
   store<u32>(layout + 4, <u32>tCbrt)
-  store<u32>(layout + 8, <u32>refL)
-  store<u32>(layout + 12, <u32>refA)
-  store<u32>(layout + 16, <u32>refB)
-  store<u32>(layout + 20, <u32>activity)
-  store<u32>(layout + 24, <u32>mask)
-  store<u32>(layout + 28, <u32>scores)
-  store<u32>(layout + 32, <u32>cand)
+  store<u32>(layout + 8, <u32>tStep)
+  store<u32>(layout + 12, <u32>refL)
+  store<u32>(layout + 16, <u32>refA)
+  store<u32>(layout + 20, <u32>refB)
+  store<u32>(layout + 24, <u32>activity)
+  store<u32>(layout + 28, <u32>mask)
+  store<u32>(layout + 32, <u32>scores)
+  store<u32>(layout + 36, <u32>cand)
   return layout
-}
-
-/** The vector tables, from the scalar ones the caller filled (before anything is measured). */
-export function prepareTables(): void {
-  for (let c = 0; c < 3; c++) {
-    for (let v = 0; v < 256; v++) {
-      const at = tXyz + <usize>(c * 256 + v) * 16
-      for (let axis = 0; axis < 3; axis++) store<f32>(at + <usize>axis * 4, load<f32>(tRgb + <usize>((axis * 3 + c) * 256 + v) * 4))
-      store<f32>(at, 0, 12)
-    }
-  }
-  for (let i = 0; i < QUANT - 1; i++) {
-    const at = tCbrt + (<usize>i << 2)
-    store<f32>(tStep + (<usize>i << 2), load<f32>(at, 4) - load<f32>(at))
-  }
 }
 
 /**

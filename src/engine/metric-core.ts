@@ -13,7 +13,6 @@ import { METRIC_CORE_WASM } from './metric-core-binary.ts'
 interface CoreExports {
   memory: { buffer: ArrayBuffer }
   setup(width: number, height: number, errorRadius: number, chromaRadius: number, maskRadius: number): number
-  prepareTables(): void
   referenceLab(channels: number): void
   referenceActivity(): void
   distance(
@@ -34,9 +33,13 @@ const CBRT_ENTRIES = 100_000
 /** sRGB → XYZ, the coefficients libvips uses (colour/scRGB2XYZ.c), row by row. */
 const SRGB_TO_XYZ = [0.4124, 0.3576, 0.1805, 0.2126, 0.7152, 0.0722, 0.0193, 0.1192, 0.9505]
 
+/** The core's tables, in the layout assembly/metric.ts reads them. */
 interface Tables {
-  rgb: Float32Array
+  /** (X, Y, Z, 0) that each byte of R, G and B adds: 3 × 256 × 4 floats. */
+  xyz: Float32Array
   cbrt: Float32Array
+  /** cbrt[i + 1] − cbrt[i], the interpolation's slope (the last entry unused). */
+  step: Float32Array
 }
 
 /** Node's WebAssembly, typed as far as used here (the project's TypeScript libs do not declare it). */
@@ -66,9 +69,10 @@ export function coreAvailable(): boolean {
 let tables: Promise<Tables> | undefined
 
 /**
- * The tables, as libvips builds them: each byte's linear value is read from libvips itself (it computes
- * them with the C library's powf), times each coefficient, times 100 (the D65 white's Y); the cube roots
- * as in XYZ2Lab.c. Checked against libvips on all 16.7 million sRGB colours (test/engine/metric-core.test.ts).
+ * The tables, as libvips builds them, once per thread: each byte's linear value is read from libvips
+ * itself (it computes them with the C library's powf), times each coefficient, times 100 (the D65 white's
+ * Y); the cube roots as in XYZ2Lab.c. Every entry is a float32 computed with float32 rounding, as libvips'
+ * are. Checked against libvips on all 16.7 million sRGB colours (test/engine/metric-core.test.ts).
  */
 function loadTables(): Promise<Tables> {
   tables ??= (async () => {
@@ -79,10 +83,12 @@ function loadTables(): Promise<Tables> {
       .toColourspace('scrgb')
       .raw({ depth: 'float' })
       .toBuffer()
-    const rgb = new Float32Array(9 * 256)
-    for (let k = 0; k < 9; k++) {
-      const m = Math.fround(SRGB_TO_XYZ[k]!)
-      for (let v = 0; v < 256; v++) rgb[k * 256 + v] = m * Math.fround(linear.readFloatLE(v * 12) * 100)
+    const xyz = new Float32Array(3 * 256 * 4)
+    for (let axis = 0; axis < 3; axis++) {
+      for (let channel = 0; channel < 3; channel++) {
+        const m = Math.fround(SRGB_TO_XYZ[axis * 3 + channel]!)
+        for (let v = 0; v < 256; v++) xyz[(channel * 256 + v) * 4 + axis] = m * Math.fround(linear.readFloatLE(v * 12) * 100)
+      }
     }
     const cbrt = new Float32Array(CBRT_ENTRIES)
     const linearPart = Math.fround(7.787)
@@ -91,7 +97,9 @@ function loadTables(): Promise<Tables> {
       const y = Math.fround(i / CBRT_ENTRIES)
       cbrt[i] = y < 0.008856 ? Math.fround(linearPart * y) + offset : Math.cbrt(y)
     }
-    return { rgb, cbrt }
+    const step = new Float32Array(CBRT_ENTRIES)
+    for (let i = 0; i + 1 < CBRT_ENTRIES; i++) step[i] = cbrt[i + 1]! - cbrt[i]!
+    return { xyz, cbrt, step }
   })()
   tables.catch(() => {
     tables = undefined
@@ -160,11 +168,11 @@ export class CoreView {
     const core = new wasm.Instance(module!, {}).exports as unknown as CoreExports
     const layoutAt = core.setup(pixels.width, pixels.height, params.errorRadius, params.chromaRadius, params.maskRadius)
     if (layoutAt === 0) throw new RangeError(`The metric cannot hold a ${pixels.width}x${pixels.height} image.`)
-    const layout = new Uint32Array(core.memory.buffer, layoutAt, 9)
-    const [rgbAt, cbrtAt, L, a, b, activity, maskAt, , candidateAt] = layout as unknown as number[]
-    new Float32Array(core.memory.buffer, rgbAt, t.rgb.length).set(t.rgb)
+    const layout = new Uint32Array(core.memory.buffer, layoutAt, 10)
+    const [xyzAt, cbrtAt, stepAt, L, a, b, activity, maskAt, , candidateAt] = layout as unknown as number[]
+    new Float32Array(core.memory.buffer, xyzAt, t.xyz.length).set(t.xyz)
     new Float32Array(core.memory.buffer, cbrtAt, t.cbrt.length).set(t.cbrt)
-    core.prepareTables()
+    new Float32Array(core.memory.buffer, stepAt, t.step.length).set(t.step)
     const view = new CoreView(core, pixels.width, pixels.height, params, candidateAt!, mask !== undefined, { L: L!, a: a!, b: b!, activity: activity!, mask: maskAt! }, mask)
     view.bytes.set(pixels.data, candidateAt)
     core.referenceLab(pixels.channels)

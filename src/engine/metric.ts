@@ -108,6 +108,12 @@ export interface Reference {
   mask?: Uint8Array
 }
 
+/** What the metric looks at: the pipeline flattened on `background` and shrunk to `resize` when given. */
+function viewOf(p: SharpInstance, background: string | null, resize: { width: number; height: number } | null): SharpInstance {
+  if (background) p = p.flatten({ background })
+  return resize ? p.resize({ width: resize.width, height: resize.height, fit: 'fill', kernel: 'linear' }) : p
+}
+
 /** Decode a pipeline into interleaved CIELAB, flattened on `background` and shrunk to `resize` when given. */
 async function decodeLab(
   p: SharpInstance,
@@ -115,9 +121,7 @@ async function decodeLab(
   resize: { width: number; height: number } | null,
   darkGamma: number,
 ): Promise<LabPixels> {
-  if (background) p = p.flatten({ background })
-  if (resize) p = p.resize({ width: resize.width, height: resize.height, fit: 'fill', kernel: 'linear' })
-  const { data, info } = await p.toColourspace('lab').raw({ depth: 'float' }).toBuffer({ resolveWithObject: true })
+  const { data, info } = await viewOf(p, background, resize).toColourspace('lab').raw({ depth: 'float' }).toBuffer({ resolveWithObject: true })
   const f = new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4)
   const c = info.channels
   if (darkGamma !== 1) for (let j = 0; j < f.length; j += c) f[j] = darkL(f[j]!, darkGamma)
@@ -130,9 +134,7 @@ async function decodeSrgb(
   background: string | null,
   resize: { width: number; height: number } | null,
 ): Promise<{ data: Uint8Array; width: number; height: number; channels: number }> {
-  if (background) p = p.flatten({ background })
-  if (resize) p = p.resize({ width: resize.width, height: resize.height, fit: 'fill', kernel: 'linear' })
-  const { data, info } = await p.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
+  const { data, info } = await viewOf(p, background, resize).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true })
   return { data, width: info.width, height: info.height, channels: info.channels }
 }
 
