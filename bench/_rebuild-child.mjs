@@ -18,6 +18,10 @@ const root = rootArg ?? fileURLToPath(new URL('../playground/', import.meta.url)
 
 async function plugins() {
   if (variant === 'plain') return []
+  if (variant === 'floor') {
+    const { floorPlugin } = await import('./_floor-plugin.mjs')
+    return [floorPlugin(process.env.MEGAOPTIM_BENCH_FLOOR_FROM)]
+  }
   if (variant === 'vite-plugin-image-optimizer') {
     const { ViteImageOptimizer } = await import('vite-plugin-image-optimizer')
     return [ViteImageOptimizer({ logStats: false })]
@@ -29,6 +33,8 @@ async function plugins() {
     // An API that accepts connections and never answers (bench/stall.ts), with every default kept.
     return [megaoptim({ apiKey: 'STALLkey0123456789abcdefghijklmn', endpoint: process.env.STALL_ENDPOINT, cache: cacheDir, report })]
   }
+  // The knobs README's memory paragraph gives a CI job short of memory (the caller also sets MALLOC_ARENA_MAX).
+  if (variant === 'cold-lean') return [megaoptim({ cache: cacheDir, report, logLevel: 'warn', concurrency: 2 })]
   return [megaoptim({ cache: cacheDir, report, logLevel: 'warn' })]
 }
 

@@ -13,7 +13,11 @@ const run = promisify(execFile)
 const child = fileURLToPath(new URL('./_rebuild-child.mjs', import.meta.url))
 const IMAGE = /\.(jpe?g|png|gif|webp|avif|svg)$/i
 
-export type Variant = 'plain' | 'vite-plugin-image-optimizer' | 'cold' | 'warm'
+/**
+ * `floor`: the least a caching plugin can do on a warm build (`_floor-plugin.mjs`), shipping `floorFrom`'s
+ * images. `cold-lean`: cold with the memory knobs README gives (`concurrency: 2`, `MALLOC_ARENA_MAX=2`).
+ */
+export type Variant = 'plain' | 'vite-plugin-image-optimizer' | 'cold' | 'cold-lean' | 'warm' | 'floor'
 
 export interface Timing {
   /** The whole command, start-up included. */
@@ -42,6 +46,8 @@ export interface BuildPlace {
   root?: string
   /** Load the plugin from `dist/` (as a user does) rather than compiling `src/` on the fly. */
   dist?: boolean
+  /** The `floor` variant ships the images of this earlier build's output. */
+  floorFrom?: string
 }
 
 export async function timedBuild(variant: Variant, place: BuildPlace): Promise<Timing> {
@@ -50,7 +56,13 @@ export async function timedBuild(variant: Variant, place: BuildPlace): Promise<T
   const args = [...(place.dist ? [] : ['--import', 'tsx']), child, variant, outDir, place.cacheDir]
   if (place.root) args.push(place.root)
   const started = performance.now()
-  const env = place.dist ? { ...process.env, MEGAOPTIM_BENCH_PLUGIN: 'dist' } : process.env
+  const env = {
+    ...process.env,
+    ...(place.dist ? { MEGAOPTIM_BENCH_PLUGIN: 'dist' } : {}),
+    ...(place.floorFrom ? { MEGAOPTIM_BENCH_FLOOR_FROM: place.floorFrom } : {}),
+    // glibc reads it at start-up: two malloc arenas for every thread, instead of up to eight per core.
+    ...(variant === 'cold-lean' ? { MALLOC_ARENA_MAX: '2' } : {}),
+  }
   const { stdout } = await run(process.execPath, args, { maxBuffer: 16 * 1024 * 1024, env })
   const wall = performance.now() - started
   const last = stdout.trim().split('\n').pop()!
