@@ -60,7 +60,7 @@ export async function timedBuild(variant: Variant, place: BuildPlace): Promise<T
     ...process.env,
     ...(place.dist ? { MEGAOPTIM_BENCH_PLUGIN: 'dist' } : {}),
     ...(place.floorFrom ? { MEGAOPTIM_BENCH_FLOOR_FROM: place.floorFrom } : {}),
-    // glibc reads it at start-up: two malloc arenas for every thread, instead of up to eight per core.
+    // glibc reads it at start-up: two malloc arenas shared by all threads, instead of up to eight per core.
     ...(variant === 'cold-lean' ? { MALLOC_ARENA_MAX: '2' } : {}),
   }
   const { stdout } = await run(process.execPath, args, { maxBuffer: 16 * 1024 * 1024, env })
