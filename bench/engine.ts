@@ -13,6 +13,7 @@ import sharp from 'sharp'
 import { DEFAULT_LIMIT_INPUT_PIXELS, ENGINE_VERSION, optimizeImage, sniffFormat } from '../src/engine/index.ts'
 import type { Compression, ImageFormat } from '../src/engine/index.ts'
 import { ensureButteraugli, Judge } from './_butteraugli.ts'
+import { keepSmaller, recipe } from './_recipe.ts'
 import { SHARED_CORPUS, wideCorpus, type Half } from './_engine-corpus.ts'
 
 const CORPUS = process.env.ENGINE_BENCH_CORPUS ?? SHARED_CORPUS
@@ -103,7 +104,7 @@ for (let pass = 0; pass < TIME_PASSES; pass++) {
     const r = await optimizeImage(img.input, { ...params, compression: 'intelligent' })
     const own = { data: r.data, ...t(), settings: r.settings }
     const tr = clock()
-    const ref = keepSmaller(img.input, await recipe(img, TIME_REFERENCE_Q))
+    const ref = keepSmaller(img.input, await recipe(img.input, img.format, TIME_REFERENCE_Q))
     const reference = { data: ref, ...tr() }
     if (pass === 0) {
       put('intelligent', img, { ...own, runs: [own.ms] })
@@ -127,31 +128,13 @@ for (const level of ['lossless', 'ultra'] as Compression[]) {
   }
 }
 
-/** A plugin keeps the original when its output is not smaller: so does every peer here. */
-function keepSmaller(input: Buffer, out: Buffer): Uint8Array {
-  return out.length < input.length ? out : input
-}
-
-function recipe(img: Image, q: number): Promise<Buffer> {
-  const p = sharp(img.input, { animated: img.format === 'gif' || img.format === 'webp' })
-  switch (img.format) {
-    case 'jpeg':
-      return p.jpeg({ quality: q, mozjpeg: true }).toBuffer()
-    case 'png':
-      return p.png({ palette: true, quality: q }).toBuffer()
-    case 'webp':
-      return p.webp({ quality: q }).toBuffer()
-    case 'gif':
-      return p.gif().toBuffer()
-  }
-}
 for (const q of RECIPE_QUALITIES.corpus) {
   // The reference quality was encoded (and timed) beside `intelligent` above.
   if (q === TIME_REFERENCE_Q) continue
   for (const img of selected) {
     if (!curveOf(img.set).includes(q)) continue
     const t = clock()
-    const out = await recipe(img, q)
+    const out = await recipe(img.input, img.format, q)
     put(`recipe q${q}`, img, { data: keepSmaller(img.input, out), ...t() })
   }
 }
