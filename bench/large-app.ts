@@ -2,8 +2,8 @@
  * `npm run bench -- large-app`: a Vite app of about 80 images and 27 MB (photos, screenshots with small
  * text, flat art and icons with alpha, glTF-style texture sets; imported from JS, CSS and HTML and placed
  * in `public/`), assembled from public Debian packages on first run (see `_large-app-fixture.ts`), built
- * four ways, each in a fresh process: no plugin, vite-plugin-image-optimizer with its defaults, this
- * plugin cold on the embedded default, and this plugin warm.
+ * the four ways issue 7 names, each in a fresh process: no plugin, vite-plugin-image-optimizer with its
+ * defaults, this plugin cold on the embedded default, and this plugin warm (and two more, below).
  *
  * Prints the whole command's time, its CPU time (the figure that holds on a machine shared with other
  * work), the image bytes shipped and each build's peak RSS, and the ratios against the targets of issue 7.
