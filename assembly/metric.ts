@@ -1,7 +1,7 @@
 // The metric's per-measurement core (src/engine/metric.ts, `distanceSteps`) in AssemblyScript, compiled
-// by `npm run build:wasm` into src/engine/metric-core-binary.ts (loaded by src/engine/metric-core.ts). The same arithmetic in the same order: float64
-// expressions stored as float32 where the TypeScript stores them in a Float32Array, so the distance is
-// the same to the bit (test/engine/metric-core.test.ts). On top, a candidate is read as 8-bit sRGB and
+// by `npm run build:wasm` into src/engine/metric-core-binary.ts (loaded by src/engine/metric-core.ts).
+// The same arithmetic in the same order: float64 expressions stored as float32 where the TypeScript
+// stores them in a Float32Array, so the distance is the same to the bit (test/engine/metric-core.test.ts). On top, a candidate is read as 8-bit sRGB and
 // turned into CIELAB here, as libvips does it (its tables, its float32 steps), instead of libvips writing
 // 12 bytes per pixel for the JavaScript to read back.
 //

@@ -20,6 +20,7 @@ import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs
 import { homedir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import sharp from 'sharp'
+import { isDataTextureName } from '../src/core/textures.ts'
 
 /** Bump when the app's content changes, so a stale cached app is rebuilt. */
 const APP_VERSION = 3
@@ -230,4 +231,13 @@ export async function largeApp(): Promise<{ root: string; images: number; bytes:
   for (const [file, text] of Object.entries(sources(list))) await writeFile(join(root, file), text)
   await writeFile(marker, JSON.stringify({ images: list.length, bytes }))
   return { root, images: list.length, bytes }
+}
+
+/** The app's pictures: its images less the data maps (which ship losslessly by design), as paths. */
+export function largeAppPictures(root: string): string[] {
+  return ['src', 'public'].flatMap((dir) =>
+    readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+      .map((name) => join(root, dir, name))
+      .filter((path) => /\.(png|jpe?g|gif|webp)$/i.test(path) && !isDataTextureName(path)),
+  )
 }

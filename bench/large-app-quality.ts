@@ -5,24 +5,19 @@
  * losslessly), and so are the images the engine leaves as they are. Verdicts are cached by content
  * (`_butteraugli.ts`): the first run takes ~5 minutes on 2 cores, a repeat seconds.
  */
-import { readdirSync, readFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
 import { DEFAULT_IMAGE_PARAMS } from '../src/contract/params.ts'
-import { isDataTextureName } from '../src/core/textures.ts'
 import { ENGINE_VERSION, optimizeImage } from '../src/engine/index.ts'
 import { ensureButteraugli, Judge } from './_butteraugli.ts'
-import { largeApp } from './_large-app-fixture.ts'
+import { largeApp, largeAppPictures } from './_large-app-fixture.ts'
 
 /** The engine bench's bar for a picture: above it, damage shows on close inspection. */
 const VISIBLE = 3.0
 
 await ensureButteraugli()
 const app = await largeApp()
-const files = ['src', 'public'].flatMap((dir) =>
-  readdirSync(join(app.root, dir), { recursive: true, encoding: 'utf8' })
-    .map((name) => join(app.root, dir, name))
-    .filter((path) => /\.(png|jpe?g|gif|webp)$/i.test(path) && !isDataTextureName(path)),
-)
+const files = largeAppPictures(app.root)
 
 const judge = new Judge(2)
 const rows: { distance: number; line: string }[] = []

@@ -15,12 +15,11 @@
  * caching plugin does, so that the warm target can be read against it.
  */
 import { execFileSync } from 'node:child_process'
-import { cp, mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { cp, mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isDataTextureName } from '../src/core/textures.ts'
 import { sniffFormat } from '../src/engine/index.ts'
-import { BENCH_CACHE, largeApp } from './_large-app-fixture.ts'
+import { BENCH_CACHE, largeApp, largeAppPictures } from './_large-app-fixture.ts'
 import { keepSmaller, recipe } from './_recipe.ts'
 import { medianOf, timedBuild, type Timing, type Variant } from './_vite-build.ts'
 
@@ -106,8 +105,9 @@ console.log(`  pictures alone (data textures excluded):         ${(pictures(cold
 // With the data textures lossless, the 0.60 target leaves the pictures this share of the peer's pictures,
 // and this is the fixed quality at which the usual recipe gets them there, whatever it does to them.
 const picturesAllowed = (0.6 * peer.imageBytes - cold.textureBytes) / pictures(peer)
-const recipeShares = await Promise.all(RECIPE_QUALITIES.map(async (q) => `q${q} ${((await recipePictureBytes(app.root, q)) / pictures(peer)).toFixed(3)}`))
-console.log(`  with the data textures lossless, 0.60 needs the pictures at ${picturesAllowed.toFixed(3)} of the peer's; the recipe (mozjpeg / palette) gives ${recipeShares.join(', ')}`)
+const recipeShares = await recipePictureBytes(app.root)
+const recipeLine = RECIPE_QUALITIES.map((q, i) => `q${q} ${(recipeShares[i]! / pictures(peer)).toFixed(3)}`).join(', ')
+console.log(`  with the data textures lossless, 0.60 needs the pictures at ${picturesAllowed.toFixed(3)} of the peer's; the recipe (mozjpeg / palette) gives ${recipeLine}`)
 console.log(`warm / no plugin, whole command:                   ${warmRatio.toFixed(3)}  (target <= 1.10: ${verdict(warmRatio <= 1.1)}; CPU time: ${(warm.cpu / plain.cpu).toFixed(3)})`)
 // What no caching plugin goes below: the warm build's own bytes read from disk and handed to the bundle,
 // with nothing of ours loaded, hashed or verified (bench/_floor-plugin.mjs).
@@ -117,16 +117,14 @@ console.log(`plugin's added peak RSS, cold over no plugin:      ${added >= 0 ? '
 const leanAdded = lean.maxRss - plain.maxRss
 console.log(`  with concurrency 2 and MALLOC_ARENA_MAX=2:       ${leanAdded >= 0 ? '+' : ''}${gb(leanAdded)}, cold / vite-plugin-image-optimizer ${(lean.wall / peer.wall).toFixed(2)}`)
 
-/** The app's pictures (its images less the data textures) through the recipe at `q`: bytes shipped. */
-async function recipePictureBytes(root: string, q: number): Promise<number> {
-  let total = 0
-  for (const dir of ['src', 'public']) {
-    for (const entry of await readdir(join(root, dir), { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile() || isDataTextureName(entry.name)) continue
-      const input = await readFile(join(entry.parentPath, entry.name))
-      const format = sniffFormat(input)
-      if (format) total += keepSmaller(input, await recipe(input, format, q)).length
-    }
+/** The bytes the recipe ships for the app's pictures, at each of RECIPE_QUALITIES (each picture read once). */
+async function recipePictureBytes(root: string): Promise<number[]> {
+  const totals = RECIPE_QUALITIES.map(() => 0)
+  for (const path of largeAppPictures(root)) {
+    const input = await readFile(path)
+    const format = sniffFormat(input)
+    if (!format) continue
+    for (const [i, q] of RECIPE_QUALITIES.entries()) totals[i]! += keepSmaller(input, await recipe(input, format, q)).length
   }
-  return total
+  return totals
 }

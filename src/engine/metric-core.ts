@@ -48,6 +48,9 @@ interface WasmApi {
   Instance: new (module: object, imports: object) => { exports: unknown }
 }
 
+/** The runtime's WebAssembly, read when used (a test stubs it). */
+const wasmApi = (): WasmApi => (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
+
 /** The compiled module; null where this runtime cannot compile it (WebAssembly SIMD needs SSE4.1 or NEON). */
 let module: object | null | undefined
 
@@ -58,8 +61,7 @@ let module: object | null | undefined
 export function coreAvailable(): boolean {
   if (module === undefined) {
     try {
-      const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
-      module = new wasm.Module(Buffer.from(METRIC_CORE_WASM, 'base64'))
+      module = new (wasmApi().Module)(Buffer.from(METRIC_CORE_WASM, 'base64'))
     } catch {
       module = null
     }
@@ -164,8 +166,7 @@ export class CoreView {
   ): Promise<CoreView> {
     const t = await loadTables()
     if (!coreAvailable()) throw new Error('The metric core cannot run on this runtime (no WebAssembly SIMD).')
-    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
-    const core = new wasm.Instance(module!, {}).exports as unknown as CoreExports
+    const core = new (wasmApi().Instance)(module!, {}).exports as unknown as CoreExports
     const layoutAt = core.setup(pixels.width, pixels.height, params.errorRadius, params.chromaRadius, params.maskRadius)
     if (layoutAt === 0) throw new RangeError(`The metric cannot hold a ${pixels.width}x${pixels.height} image.`)
     const layout = new Uint32Array(core.memory.buffer, layoutAt, 10)

@@ -143,7 +143,7 @@ async function decodeSrgb(
  * term, a dark gamma: calibration experiments) and where it cannot run: the TypeScript below measures
  * those instead.
  */
-function coreParams(params: MetricParams): CoreParams | null {
+export function coreParams(params: MetricParams): CoreParams | null {
   if ((params.bandWeight ?? 0) !== 0 || (params.darkGamma ?? 1) !== 1 || !coreAvailable()) return null
   const { chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale } = params
   return { chromaWeight, errorRadius, maskRadius, maskFloor, maskSlope, scale, chromaScale: params.chromaScale ?? 0, chromaRadius: params.chromaRadius ?? errorRadius, poolTop: params.poolTop ?? 0 }

@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import sharp, { type Sharp } from 'sharp'
 import { describe, expect, it, vi } from 'vitest'
 import { CoreView } from '../../src/engine/metric-core.ts'
-import { activityMap, distanceTo, labDistance, makeReference, METRIC_PARAMS, toLab, type MetricParams } from '../../src/engine/metric.ts'
+import { activityMap, coreParams, distanceTo, labDistance, makeReference, METRIC_PARAMS, toLab, type MetricParams } from '../../src/engine/metric.ts'
 import { decodeRaster, fromRaster } from '../../src/engine/raster.ts'
 import { mosaic, planTiles, seamMask } from '../../src/engine/tiles.ts'
 import { fixture } from './_helpers.ts'
@@ -15,17 +15,8 @@ import { fixture } from './_helpers.ts'
  * to the bit, and its CIELAB libvips' to the bit.
  */
 
-const CORE_PARAMS = {
-  chromaWeight: METRIC_PARAMS.chromaWeight,
-  chromaScale: METRIC_PARAMS.chromaScale ?? 0,
-  chromaRadius: METRIC_PARAMS.chromaRadius ?? METRIC_PARAMS.errorRadius,
-  errorRadius: METRIC_PARAMS.errorRadius,
-  maskRadius: METRIC_PARAMS.maskRadius,
-  maskFloor: METRIC_PARAMS.maskFloor,
-  maskSlope: METRIC_PARAMS.maskSlope,
-  scale: METRIC_PARAMS.scale,
-  poolTop: METRIC_PARAMS.poolTop ?? 0,
-}
+/** The shipped parameters, as the engine hands them to the core. */
+const CORE_PARAMS = coreParams(METRIC_PARAMS)!
 
 /** The TypeScript measurement on libvips' Lab: what the core must equal. */
 async function typescriptDistance(
